@@ -1,0 +1,68 @@
+# openclaw.memory — the two commands are `make demo` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PY_BOOT ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
+export PYTHONPATH := $(CURDIR)/tools:$(CURDIR)/.collections
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help prereqs venv collections test unit lint doc build molecule lab-down demo bench bench-smoke clean
+
+help:
+	@echo "make demo   # build venv + lab, seed an OpenClaw host, run the collection against it"
+	@echo "make test   # venv + lab, unit tests, ruff, ansible-lint, ansible-doc, build, molecule"
+	@echo "make venv   # only the control-node venv and .collections"
+	@echo "make bench  # benchmarks (not part of make test)"
+
+prereqs:
+	@tools/prereqs.sh
+
+$(STAMP): requirements/control.txt roles/deps/files/requirements-host.txt
+	$(PY_BOOT) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/control.txt
+	touch $@
+
+venv: $(STAMP) collections
+
+collections: $(STAMP)
+	@tools/collections.sh
+
+unit: venv
+	$(BIN)/pytest -p no:cacheprovider -q tests/unit
+
+lint: venv
+	$(BIN)/ruff check plugins tests tools bench
+	$(BIN)/ansible-lint --profile production --offline
+
+doc: venv
+	@tools/check-docs.sh
+
+build: venv
+	@tools/build-smoke.sh
+
+molecule: venv prereqs
+	@tools/molecule-all.sh
+
+lab-down:
+	@tools/ocmlab/lab.sh down
+
+test: prereqs venv
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory doc
+	$(MAKE) --no-print-directory build
+	$(MAKE) --no-print-directory molecule
+	@tools/ocmlab/lab.sh assert-clean
+
+demo: prereqs venv
+	@tools/demo.sh
+
+clean: lab-down
+	rm -rf $(VENV) .collections .cache tests/output
