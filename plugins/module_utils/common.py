@@ -1,0 +1,68 @@
+# -*- coding: utf-8 -*-
+# Copyright: openclaw.memory contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Small helpers shared by every part of the collection (stdlib only)."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import os
+
+CHUNK = 1 << 20
+
+
+class MemoryToolError(Exception):
+    """An error the user can act on: the message names the value at fault and the fix."""
+
+    def __init__(self, msg, **details):
+        super().__init__(msg)
+        self.msg = msg
+        self.details = details
+
+
+def iso_utc(epoch_ms):
+    """ISO 8601 UTC string for an epoch-milliseconds value, or None."""
+    if epoch_ms is None:
+        return None
+    dt = datetime.datetime.fromtimestamp(float(epoch_ms) / 1000.0, tz=datetime.timezone.utc)
+    return dt.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def utc_now_name(now=None):
+    """Default snapshot name: UTC `YYYYMMDDTHHMMSSZ`."""
+    now = now or datetime.datetime.now(tz=datetime.timezone.utc)
+    return now.strftime("%Y%m%dT%H%M%SZ")
+
+
+def sha256_file(path):
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(CHUNK)
+            if not block:
+                break
+            h.update(block)
+    return h.hexdigest()
+
+
+def tree_size(path):
+    """(bytes, files) under `path`, what `cp -r` would copy; symlinks not followed."""
+    total = files = 0
+    for root, _dirs, names in os.walk(path):
+        for name in names:
+            try:
+                st = os.lstat(os.path.join(root, name))
+            except FileNotFoundError:
+                continue
+            total += st.st_size
+            files += 1
+    return total, files
+
+
+def is_within(child, parent):
+    """True when `child` is `parent` or lies below it (after resolving symlinks)."""
+    child = os.path.realpath(child)
+    parent = os.path.realpath(parent)
+    return child == parent or child.startswith(parent.rstrip(os.sep) + os.sep)

@@ -1,0 +1,312 @@
+# -*- coding: utf-8 -*-
+# Copyright: openclaw.memory contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Reading LanceDB memory databases: tables, versions, exact file sets, stats.
+
+Read-only by construction: nothing here opens a table for writing. Used by the
+facts, snapshot and verify modules, the backup command and the tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import os
+import traceback
+
+from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError, iso_utc
+from ansible_collections.openclaw.memory.plugins.module_utils.plugins import GROUP_COLUMNS, created_column
+
+LANCE_IMPORT_ERROR = None
+try:
+    import lance
+    import pyarrow as pa
+    import pyarrow.compute as pc
+except ImportError:  # reported by the modules with missing_required_lib
+    lance = pa = pc = None
+    LANCE_IMPORT_ERROR = traceback.format_exc()
+
+HAS_LANCE = LANCE_IMPORT_ERROR is None
+
+U64_MAX = (1 << 64) - 1
+TABLE_SUFFIX = ".lance"
+
+
+def require_lance():
+    if not HAS_LANCE:
+        raise MemoryToolError(
+            "The Python libraries pylance and pyarrow are missing on this host; "
+            "run the openclaw.memory.deps role or pip install the versions in requirements-host.txt"
+        )
+
+
+def lib_versions():
+    """Versions of the Lance libraries importable here (None when absent)."""
+    out = {}
+    for name, mod in (("lancedb", "lancedb"), ("pylance", "lance"), ("pyarrow", "pyarrow")):
+        try:
+            out[name] = __import__(mod).__version__
+        except Exception:  # noqa: BLE001 - absent or broken: report None
+            out[name] = None
+    return out
+
+
+# --------------------------------------------------------------------------- layout
+
+
+def is_table_dir(path):
+    return os.path.isdir(os.path.join(path, "_versions"))
+
+
+def list_tables(db_dir):
+    """{table name: table dir} for every `<name>.lance` table in a database dir."""
+    tables = {}
+    try:
+        entries = sorted(os.listdir(db_dir))
+    except FileNotFoundError:
+        raise MemoryToolError("Database directory '%s' does not exist" % db_dir)
+    except NotADirectoryError:
+        raise MemoryToolError("Database path '%s' is a file, not a LanceDB directory" % db_dir)
+    except PermissionError:
+        raise MemoryToolError("Database directory '%s' is not readable; run as its owner or with become" % db_dir)
+    for name in entries:
+        full = os.path.join(db_dir, name)
+        if name.endswith(TABLE_SUFFIX) and is_table_dir(full):
+            tables[name[: -len(TABLE_SUFFIX)]] = full
+    return tables
+
+
+def check_db_dir(db_dir, hint=""):
+    """Return the tables of a LanceDB database dir, or raise naming what is wrong with it."""
+    if not os.path.exists(db_dir):
+        raise MemoryToolError("Database directory '%s' does not exist%s" % (db_dir, hint))
+    if not os.path.isdir(db_dir):
+        raise MemoryToolError("Database path '%s' is a file, not a LanceDB directory%s" % (db_dir, hint))
+    if not os.access(db_dir, os.R_OK | os.X_OK):
+        raise MemoryToolError("Database directory '%s' is not readable; run as its owner or with become" % db_dir)
+    if is_table_dir(db_dir):
+        raise MemoryToolError(
+            "'%s' is a single Lance table, not a LanceDB database directory; pass its parent directory '%s'"
+            % (db_dir, os.path.dirname(db_dir.rstrip("/")))
+        )
+    tables = list_tables(db_dir)
+    if not tables:
+        raise MemoryToolError(
+            "'%s' is not a LanceDB database directory: it holds no '<table>.lance' table%s" % (db_dir, hint)
+        )
+    return tables
+
+
+def manifest_relpath(table_dir, version):
+    """Relative path of a version's manifest: V2 naming, else V1."""
+    v2 = "_versions/%020d.manifest" % (U64_MAX - version)
+    if os.path.exists(os.path.join(table_dir, v2)):
+        return v2
+    v1 = "_versions/%d.manifest" % version
+    if os.path.exists(os.path.join(table_dir, v1)):
+        return v1
+    raise MemoryToolError("Manifest of version %d is missing in table '%s'" % (version, table_dir))
+
+
+def open_table(table_dir, version=None):
+    """Open a Lance table read-only (at `version`, else the latest)."""
+    require_lance()
+    try:
+        ds = lance.dataset(table_dir, version=version)
+    except Exception as e:  # noqa: BLE001 - Lance raises plain exceptions
+        raise MemoryToolError("Lance table '%s' cannot be opened%s: %s" % (
+            table_dir, "" if version is None else " at version %s" % version, _short(e)))
+    if _base_paths(ds):
+        raise MemoryToolError(
+            "Lance table '%s' is a shallow clone that references files outside itself; "
+            "it cannot be snapshotted as a unit: deep-clone it first" % table_dir
+        )
+    return ds
+
+
+def _base_paths(ds):
+    try:
+        return ds.base_paths() or {}
+    except AttributeError:  # pylance < 9
+        return {}
+
+
+def _short(exc):
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else exc.__class__.__name__
+
+
+# --------------------------------------------------------------------------- files of a version
+
+
+def version_files(ds, table_dir):
+    """Relative paths (inside the table dir) of every file that version `ds.version` needs.
+
+    The manifest, each fragment's data files (and blob sidecar dirs), deletion
+    files, and every file of each index segment. Files written once, so a copy
+    of exactly these opens at the same version.
+    """
+    files = [manifest_relpath(table_dir, ds.version)]
+    for frag in ds.get_fragments():
+        meta = frag.metadata
+        for df in meta.data_files():
+            rel = "data/" + df.path
+            files.append(rel)
+            stem = os.path.join(table_dir, "data", os.path.splitext(df.path)[0])
+            if os.path.isdir(stem):  # blob sidecars: no API lists them
+                for name in sorted(os.listdir(stem)):
+                    files.append("data/%s/%s" % (os.path.splitext(df.path)[0], name))
+        dele = frag.deletion_file()
+        if dele:
+            files.append(dele)
+    for idx in ds.list_indices():
+        rel_dir = "_indices/" + str(idx["uuid"])
+        full = os.path.join(table_dir, rel_dir)
+        for root, _dirs, names in os.walk(full):
+            for name in names:
+                files.append(os.path.relpath(os.path.join(root, name), table_dir))
+    return sorted(set(files))
+
+
+# --------------------------------------------------------------------------- table facts
+
+
+def table_info(ds):
+    """Version, rows, vector_dim, columns {name: type}, fragments, storage version, indices."""
+    schema = ds.schema
+    columns = {f.name: str(f.type) for f in schema}
+    vec = schema.field("vector") if "vector" in schema.names else None
+    vector_dim = None
+    if vec is not None and pa.types.is_fixed_size_list(vec.type):
+        vector_dim = vec.type.list_size
+    return {
+        "version": ds.version,
+        "rows": ds.count_rows(),
+        "vector_dim": vector_dim,
+        "columns": columns,
+        "fragments": len(ds.get_fragments()),
+        "data_storage_version": str(ds.data_storage_version),
+        "indices": sorted(
+            ({"name": i["name"], "type": i["type"], "fields": list(i["fields"])} for i in ds.list_indices()),
+            key=lambda i: i["name"],
+        ),
+    }
+
+
+def _probe_key(mem_id):
+    return hashlib.sha256(str(mem_id).encode("utf-8")).hexdigest()
+
+
+def _quote(value):
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def memory_stats(ds, probes=3, probe_query=None, query_limit=20):
+    """Counts and spot-check probes of a `memories`-like table, streaming only needed columns.
+
+    Returns total, by_category, by_agent, by_scope (None when the column is
+    absent), oldest, newest (ISO 8601 UTC), probes and query_matches. Probes
+    are the `probes` rows with the smallest sha256(id): deterministic and
+    stable between runs. Never loads the table into memory.
+    """
+    names = ds.schema.names
+    created = created_column(names)
+    groups = [(key, col) for key, col in GROUP_COLUMNS if col in names]
+    cols = [c for c in ["id", created] + [col for _key, col in groups] if c and c in names]
+    counts = {key: {} for key, _col in groups}
+    total = 0
+    oldest = newest = None
+    heap = []  # max-heap via negated ordering of (key) -> keep smallest `probes` keys
+    matches = []
+    scan_cols = cols + (["text"] if probe_query and "text" in names else [])
+    for batch in ds.to_batches(columns=scan_cols, batch_size=65536):
+        total += batch.num_rows
+        for key, col in groups:
+            vc = pc.value_counts(batch.column(col))
+            bucket = counts[key]
+            for item in vc.to_pylist():
+                v = item["values"] if item["values"] is not None else "(none)"
+                bucket[v] = bucket.get(v, 0) + item["counts"]
+        if created:
+            mm = pc.min_max(batch.column(created)).as_py()
+            if mm["min"] is not None:
+                oldest = mm["min"] if oldest is None else min(oldest, mm["min"])
+                newest = mm["max"] if newest is None else max(newest, mm["max"])
+        if "id" in names and probes:
+            for mem_id in batch.column("id").to_pylist():
+                k = _probe_key(mem_id)
+                if len(heap) < probes:
+                    heapq.heappush(heap, _Rev(k, mem_id))
+                elif k < heap[0].key:
+                    heapq.heapreplace(heap, _Rev(k, mem_id))
+        if probe_query and "text" in names and len(matches) < query_limit:
+            mask = pc.match_substring(batch.column("text"), probe_query, ignore_case=True)
+            for mem_id in batch.filter(mask).column("id").to_pylist():
+                if len(matches) < query_limit:
+                    matches.append(mem_id)
+    probe_ids = [r.mem_id for r in sorted(heap, key=lambda r: r.key)]
+    result = {
+        "total": total,
+        "by_category": counts.get("by_category"),
+        "by_agent": counts.get("by_agent"),
+        "by_scope": counts.get("by_scope"),
+        "oldest": iso_utc(oldest),
+        "newest": iso_utc(newest),
+        "probes": fetch_memories(ds, probe_ids),
+    }
+    if probe_query is not None:
+        result["query_matches"] = fetch_memories(ds, matches)
+    return result
+
+
+class _Rev:
+    """Heap item ordered so the heap top is the largest key (we keep the smallest)."""
+
+    __slots__ = ("key", "mem_id")
+
+    def __init__(self, key, mem_id):
+        self.key = key
+        self.mem_id = mem_id
+
+    def __lt__(self, other):
+        return self.key > other.key
+
+
+def fetch_memories(ds, ids):
+    """Rows for `ids` (in that order) as dicts: id, text, category, importance, created, agent/scope."""
+    if not ids:
+        return []
+    names = ds.schema.names
+    created = created_column(names)
+    want = [c for c in ("id", "text", "category", "importance", created, "agentId", "scope") if c and c in names]
+    flt = "id IN (%s)" % ", ".join(_quote(i) for i in ids)
+    rows = {r["id"]: r for r in ds.to_table(columns=want, filter=flt).to_pylist()}
+    out = []
+    for mem_id in ids:
+        r = rows.get(mem_id)
+        if r is None:
+            continue
+        item = {
+            "id": r["id"],
+            "text": r.get("text"),
+            "category": r.get("category"),
+            "importance": r.get("importance"),
+            "created": iso_utc(r.get(created)) if created else None,
+        }
+        if "agentId" in r:
+            item["agent_id"] = r["agentId"]
+        if "scope" in r:
+            item["scope"] = r["scope"]
+        out.append(item)
+    return out
+
+
+def referenced_bytes(ds, table_dir):
+    """Bytes of the files the version `ds` references (what a snapshot copies)."""
+    total = 0
+    for rel in version_files(ds, table_dir):
+        try:
+            total += os.path.getsize(os.path.join(table_dir, rel))
+        except FileNotFoundError:
+            pass
+    return total
