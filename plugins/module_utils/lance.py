@@ -150,12 +150,7 @@ def version_files(ds, table_dir):
     for frag in ds.get_fragments():
         meta = frag.metadata
         for df in meta.data_files():
-            rel = "data/" + df.path
-            files.append(rel)
-            stem = os.path.join(table_dir, "data", os.path.splitext(df.path)[0])
-            if os.path.isdir(stem):  # blob sidecars: no API lists them
-                for name in sorted(os.listdir(stem)):
-                    files.append("data/%s/%s" % (os.path.splitext(df.path)[0], name))
+            files.extend(_data_file_with_sidecars(table_dir, "data/" + df.path))
         dele = frag.deletion_file()
         if dele:
             files.append(dele)
@@ -166,6 +161,36 @@ def version_files(ds, table_dir):
             for name in names:
                 files.append(os.path.relpath(os.path.join(root, name), table_dir))
     return sorted(set(files))
+
+
+def _data_file_with_sidecars(table_dir, rel):
+    """A data file's relative path plus its blob sidecar files `data/<stem>/*` (no API lists those)."""
+    out = [rel]
+    stem = os.path.splitext(rel)[0]
+    full = os.path.join(table_dir, stem)
+    if os.path.isdir(full):
+        out.extend("%s/%s" % (stem, name) for name in sorted(os.listdir(full)))
+    return out
+
+
+def history_files(ds, table_dir):
+    """Relative paths of every file that any version up to `ds.version` still on disk needs.
+
+    For time travel: each such version's manifest, data files (and blob
+    sidecars), deletion files and index files, from `tracked_files` (pylance
+    >= 9). Versions newer than `ds.version` (a writer that committed since the
+    pin) are left out; transaction files are not needed to open a version.
+    """
+    files = set()
+    for batch in ds.tracked_files():
+        for row in batch.to_pylist():
+            if row["version"] > ds.version or row["type"] == "transaction file":
+                continue
+            if row["type"] == "data file":
+                files.update(_data_file_with_sidecars(table_dir, row["path"]))
+            else:
+                files.add(row["path"])
+    return sorted(files)
 
 
 # --------------------------------------------------------------------------- table facts
