@@ -13,6 +13,8 @@ requirements:
   - pylance and pyarrow (and lancedb for read-write checks) on the managed host;
     the C(openclaw.memory.deps) role installs the pinned versions into a venv and
     sets C(openclaw_memory_python) to use as C(ansible_python_interpreter).
+# ansible-doc refuses a fragment without options or attributes; this one only adds requirements and notes.
+options: {}
 notes:
   - Lance files are written once; this module never writes into the database it
     reads (no tags, no optimize, no inserts), so it is safe while the gateway runs.
