@@ -1,0 +1,285 @@
+# -*- coding: utf-8 -*-
+# Copyright: openclaw.memory contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: lance_snapshot
+short_description: Consistent, incremental, checksummed snapshots of a LanceDB memory database
+version_added: 0.1.0
+description:
+  - Copies exactly the files that the latest version of each table in O(src) references (manifest,
+    data files, blob sidecars, deletion files, index files), pinned at that version, so the snapshot
+    is consistent while the gateway keeps writing. No need to stop it.
+  - Files that the previous snapshot already holds (same relative path, size and sha256) are
+    hard-linked instead of copied; only new fragments and manifests are written.
+  - The snapshot is built in a hidden staging directory C(<dest>/.<name>.partial-<pid>) and renamed
+    to C(<dest>/<name>) only when complete, so an interrupted run never leaves a directory that looks
+    complete; leftovers of an interrupted run are removed by the next run.
+  - The snapshot directory itself opens as a LanceDB database (C(<table>.lance/) exactly as in O(src)),
+    and holds C(SHA256SUMS) (the format C(sha256sum -c) accepts, relative paths, every file) and
+    C(SNAPSHOT.json) (host, src, per-table version/rows/vector_dim/columns, counts by category/agent/scope,
+    spot-check probes, library versions, created, files, bytes), the baseline that
+    M(openclaw.memory.lance_verify) checks against.
+  - After writing, the snapshot is opened at the pinned versions and its rows and schema are compared
+    with the source's pinned versions.
+  - O(src) is only read, never written.
+extends_documentation_fragment:
+  - openclaw.memory.lance
+attributes:
+  check_mode:
+    support: full
+    details: Pins the versions, decides what would be copied and what linked, and returns that plan
+      (RV(plan)), the byte counts and what retention would remove; writes nothing.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    details: When the newest snapshot of O(src) in O(dest) already holds the same table versions (same
+      manifest checksums), the same O(history) and the same workspace checksums, no snapshot is made and
+      C(changed=false), unless O(force=true). Retention or the cleanup of an interrupted run's leftovers
+      still report C(changed=true) when they remove something.
+options:
+  src:
+    description: LanceDB database directory (the memory plugin's C(dbPath)); it holds C(<table>.lance) dirs.
+    type: path
+    required: true
+  dest:
+    description:
+      - Directory that holds the snapshots, created (mode O(dir_mode)) when missing.
+      - Must not be inside O(src). Only complete snapshots made by this module are ever considered or
+        removed there; other content is left alone.
+    type: path
+    required: true
+  name:
+    description:
+      - Name of the snapshot directory inside O(dest).
+      - Default the UTC time C(YYYYMMDDTHHMMSSZ) (with a C(-2), C(-3) suffix when taken twice in one second).
+      - If a snapshot of that name exists with the same content the task is C(changed=false); with other
+        content it fails.
+    type: str
+  link_dest:
+    description:
+      - Snapshot to hard-link unchanged files from. V(auto) is the newest complete snapshot of O(src) in
+        O(dest) (else the newest of any source), V(none) copies everything, or a snapshot directory path
+        (hard links need it on the same filesystem as O(dest); otherwise files are copied and a warning
+        is returned).
+    type: str
+    default: auto
+  history:
+    description:
+      - V(latest) keeps each table's latest version only. V(all) also keeps every older version still on
+        disk (for time travel), up to the pinned one.
+    type: str
+    choices: [latest, all]
+    default: latest
+  workspace:
+    description:
+      - Markdown memory workspace to include under C(workspace/) (C(MEMORY.md) and C(memory/**)), for
+        example C(~/.openclaw/workspace). Symlinks are not followed.
+    type: path
+  retain:
+    description:
+      - Keep the newest N complete snapshots of O(src) in O(dest) (at least 1). Combined with O(retain_days),
+        a snapshot is kept when either rule keeps it. The newest is always kept.
+    type: int
+  retain_days:
+    description: Keep complete snapshots of O(src) younger than this many days; the newest is always kept.
+    type: int
+  force:
+    description: Take a new snapshot even when the newest one already holds the same versions.
+    type: bool
+    default: false
+  owner:
+    description: Owner of the snapshot's files and directories (name or uid). Default the user running the task.
+    type: str
+  group:
+    description: Group of the snapshot's files and directories. Default the owner's primary group.
+    type: str
+  mode:
+    description: Mode of the snapshot's files. Memories hold secrets, hence owner-only by default.
+    type: raw
+    default: '0600'
+  dir_mode:
+    description: Mode of the snapshot's directories (and of O(dest) when it is created).
+    type: raw
+    default: '0700'
+  embedding:
+    description:
+      - The embedding identity to record in C(SNAPSHOT.json) for later checks, usually
+        C(openclaw_memory.embedding) from M(openclaw.memory.openclaw_memory_facts). Only C(provider),
+        C(model) and C(dimensions) are kept; any other key (an API key) is dropped.
+    type: dict
+  probes:
+    description: How many spot-check memories (deterministic choice) to record in C(SNAPSHOT.json).
+    type: int
+    default: 3
+  lock_timeout:
+    description: Seconds to wait for another snapshot run on the same O(dest) to finish.
+    type: int
+    default: 60
+seealso:
+  - module: openclaw.memory.lance_verify
+  - module: openclaw.memory.openclaw_memory_facts
+author:
+  - openclaw.memory contributors
+"""
+
+EXAMPLES = r"""
+- name: Snapshot the memory database while the gateway runs, keeping a week of snapshots
+  openclaw.memory.lance_snapshot:
+    src: /home/node/.openclaw/memory/lancedb
+    dest: /var/backups/openclaw-memory
+    workspace: /home/node/.openclaw/workspace
+    retain_days: 7
+  register: snap
+
+- name: Time-travel snapshot with every version, under a fixed name
+  openclaw.memory.lance_snapshot:
+    src: /home/node/.openclaw/memory/lancedb-pro
+    dest: /srv/backups/memory
+    name: before-migration
+    history: all
+    link_dest: none
+    owner: node
+
+- name: Show what a snapshot would copy and link
+  openclaw.memory.lance_snapshot:
+    src: /home/node/.openclaw/memory/lancedb
+    dest: /var/backups/openclaw-memory
+  check_mode: true
+"""
+
+RETURN = r"""
+snapshot:
+  description: Path of the snapshot directory (the existing one when reused; the one that would be made in check mode).
+  returned: always
+  type: str
+  sample: /var/backups/openclaw-memory/20260901T030000Z
+name:
+  description: Name of that snapshot.
+  returned: always
+  type: str
+  sample: 20260901T030000Z
+changed:
+  description: Whether a snapshot was made, or retention or leftover cleanup removed something.
+  returned: always
+  type: bool
+reused:
+  description: True when the newest snapshot (or the one named O(name)) already held the same content.
+  returned: always
+  type: bool
+tables:
+  description: Per table, the pinned version, its row count, and the files and bytes it takes in the snapshot.
+  returned: always
+  type: dict
+  sample: {"memories": {"version": 5003, "rows": 5000, "files": 5004, "bytes": 41943040}}
+files:
+  description: Number of files listed in C(SHA256SUMS) (tables and workspace).
+  returned: always
+  type: int
+bytes_total:
+  description: Bytes of those files.
+  returned: always
+  type: int
+bytes_copied:
+  description: Bytes copied (written) by this run.
+  returned: always
+  type: int
+bytes_linked:
+  description: Bytes hard-linked from the link-dest snapshot (not written again).
+  returned: always
+  type: int
+files_copied:
+  description: Files copied by this run.
+  returned: always
+  type: int
+files_linked:
+  description: Files hard-linked from the link-dest snapshot.
+  returned: always
+  type: int
+link_dest:
+  description: The snapshot hard links were made from, or null.
+  returned: always
+  type: str
+duration_s:
+  description: Wall time of the task in seconds.
+  returned: always
+  type: float
+removed:
+  description: Names of the snapshots retention removed (would remove, in check mode), oldest first.
+  returned: always
+  type: list
+  elements: str
+cleaned:
+  description: Hidden staging or half-deleted directories of an interrupted earlier run that were removed.
+  returned: always
+  type: list
+  elements: str
+repins:
+  description: How often a table had to be pinned again because a file vanished while copying (a concurrent cleanup).
+  returned: always
+  type: int
+checksums:
+  description: Path of the snapshot's C(SHA256SUMS).
+  returned: always
+  type: str
+metadata:
+  description: Path of the snapshot's C(SNAPSHOT.json).
+  returned: always
+  type: str
+plan:
+  description: Check mode only. Relative paths that would be copied and linked (at most 1000 of each).
+  returned: check mode, when a snapshot would be made
+  type: dict
+  sample: {"copy": ["memories.lance/_versions/18446744073709546612.manifest"], "link": [], "truncated": false}
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
+from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError  # noqa: E402
+from ansible_collections.openclaw.memory.plugins.module_utils.lance import HAS_LANCE, LANCE_IMPORT_ERROR  # noqa: E402
+from ansible_collections.openclaw.memory.plugins.module_utils.snapshot import HISTORY, take_snapshot  # noqa: E402
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            src=dict(type="path", required=True),
+            dest=dict(type="path", required=True),
+            name=dict(type="str"),
+            link_dest=dict(type="str", default="auto"),
+            history=dict(type="str", choices=list(HISTORY), default="latest"),
+            workspace=dict(type="path"),
+            retain=dict(type="int"),
+            retain_days=dict(type="int"),
+            force=dict(type="bool", default=False),
+            owner=dict(type="str"),
+            group=dict(type="str"),
+            mode=dict(type="raw", default="0600"),
+            dir_mode=dict(type="raw", default="0700"),
+            embedding=dict(type="dict"),
+            probes=dict(type="int", default=3),
+            lock_timeout=dict(type="int", default=60),
+        ),
+        supports_check_mode=True,
+    )
+    if not HAS_LANCE:
+        module.fail_json(msg=missing_required_lib("pylance"), exception=LANCE_IMPORT_ERROR)
+    p = module.params
+    try:
+        result = take_snapshot(
+            p["src"], p["dest"], name=p["name"], link_dest=p["link_dest"], history=p["history"],
+            workspace=p["workspace"], retain=p["retain"], retain_days=p["retain_days"], force=p["force"],
+            owner=p["owner"], group=p["group"], mode=p["mode"], dir_mode=p["dir_mode"], embedding=p["embedding"],
+            probes=p["probes"], check_mode=module.check_mode, lock_timeout=p["lock_timeout"],
+        )
+    except MemoryToolError as e:
+        module.fail_json(msg=e.msg, **e.details)
+    for w in result.pop("warnings", []):
+        module.warn(w)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,541 @@
+# Copyright: openclaw.memory contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""lance_snapshot domain (plugins/module_utils/snapshot.py) on real small LanceDB databases.
+
+Layout, consistency, incremental hard links, idempotence, check mode,
+retention, every bad input's message. The stress cases (kill -9, a concurrent
+writer, ENOSPC, vanishing files) are in test_snapshot_stress.py; the module
+through Ansible is in test_snapshot_module.py.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+import lance
+import lancedb
+import numpy as np
+import pyarrow as pa
+import pytest
+from ansible_collections.openclaw.memory.plugins.module_utils import snapshot as S
+from ansible_collections.openclaw.memory.plugins.module_utils.checksums import read_sums, verify_sums
+from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError, sha256_file
+from lancedb.index import BTree, IvfPq
+
+DIM = 16
+CATEGORIES = ("preference", "fact", "decision", "entity", "other")
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PYTHON = os.path.join(REPO, ".venv", "bin", "python")
+DAY = 86400.0
+
+# --------------------------------------------------------------------------- helpers (shared with the other files)
+
+
+def memory_rows(start, n, dim=DIM):
+    """n memories shaped like memory-lancedb's table (with agentId), deterministic from `start`."""
+    rng = np.random.default_rng(start)
+    ids = ["m%06d" % i for i in range(start, start + n)]
+    return pa.table({
+        "id": ids,
+        "text": ["memory number %d about project %d" % (i, i % 7) for i in range(start, start + n)],
+        "vector": pa.array(rng.random((n, dim), dtype=np.float32).tolist(), pa.list_(pa.float32(), dim)),
+        "importance": [0.1 + (i % 9) / 10 for i in range(start, start + n)],
+        "category": [CATEGORIES[i % len(CATEGORIES)] for i in range(start, start + n)],
+        "createdAt": [1.78e12 + i * 60000.0 for i in range(start, start + n)],
+        "agentId": ["main" if i % 3 else "ops" for i in range(start, start + n)],
+    })
+
+
+def make_db(path, n=300, per_commit_tail=3, deletes=True, indexes=True, blobs=True, dim=DIM):
+    """A database with a `memories` table (bulk + a few one-row commits, a delete, a BTREE
+    and an IVF_PQ index) and an `attachments` table with a blob column (sidecar files)."""
+    db = lancedb.connect(str(path))
+    t = db.create_table("memories", memory_rows(0, n, dim))
+    for i in range(per_commit_tail):
+        t.add(memory_rows(n + i, 1, dim))
+    if deletes:
+        t.delete("id IN ('m000005', 'm000006')")
+    if indexes:
+        t.create_index("category", config=BTree())
+        t.create_index("vector", config=IvfPq(distance_type="cosine", num_partitions=2, num_sub_vectors=2))
+    if blobs:
+        make_blob_table(os.path.join(str(path), "attachments.lance"))
+    return db
+
+
+def make_blob_table(uri, n=12):
+    schema = pa.schema([pa.field("id", pa.string()),
+                        pa.field("blob", pa.large_binary(), metadata={"lance-encoding:blob": "true"})])
+    rng = np.random.default_rng(7)
+    data = [rng.bytes(150_000 if i % 4 == 0 else 64) for i in range(n)]
+    lance.write_dataset(pa.table({"id": ["a%02d" % i for i in range(n)], "blob": data}, schema=schema), uri)
+    ds = lance.dataset(uri)
+    ds.delete("id = 'a03'")
+    return data
+
+
+def add_memory(db_path, index, dim=DIM):
+    lancedb.connect(str(db_path)).open_table("memories").add(memory_rows(index, 1, dim))
+
+
+def tree_state(path):
+    """{rel: (size, mtime_ns, sha256)} of every file: proves a tree was not touched."""
+    out = {}
+    for root, _dirs, names in os.walk(path):
+        for n in names:
+            p = os.path.join(root, n)
+            st = os.lstat(p)
+            out[os.path.relpath(p, path)] = (st.st_size, st.st_mtime_ns, sha256_file(p))
+    return out
+
+
+def visible(dest):
+    """Entries of dest except the lock file."""
+    return sorted(n for n in os.listdir(dest) if n != S.LOCK_NAME) if os.path.isdir(dest) else []
+
+
+def table_rows(uri, version=None):
+    return lance.dataset(uri, version=version).to_table().sort_by("id")
+
+
+def blob_bytes(uri, version=None):
+    ds = lance.dataset(uri, version=version)
+    return [b.readall() for b in ds.take_blobs("blob", indices=list(range(ds.count_rows())))]
+
+
+def snap(src, dest, **kw):
+    kw.setdefault("lock_timeout", 5)
+    return S.take_snapshot(str(src), str(dest), **kw)
+
+
+def assert_equal_at_pin(snapshot_dir, src, tables):
+    """Each table of the snapshot opens (latest = pinned) and equals the source at that version row for row."""
+    for name, t in tables.items():
+        got = lance.dataset(os.path.join(snapshot_dir, name + ".lance"))
+        assert got.version == t["version"]
+        assert got.count_rows() == t["rows"]
+        want = table_rows(os.path.join(str(src), name + ".lance"), t["version"])
+        assert got.to_table().sort_by("id").equals(want), "table %s differs from source@%d" % (name, t["version"])
+
+
+@pytest.fixture
+def db(tmp_path):
+    path = tmp_path / "lancedb"
+    make_db(path)
+    return path
+
+
+# --------------------------------------------------------------------------- layout and content
+
+
+def test_full_snapshot_is_a_database_with_checksums_and_baseline(db, tmp_path):
+    before = tree_state(db)
+    dest = tmp_path / "snaps"
+    r = snap(db, dest, embedding={"provider": "openai", "model": "text-embedding-3-small", "dimensions": DIM,
+                                  "apiKey": "sk-secret-never-stored"})
+    assert r["changed"] and not r["reused"]
+    snapdir = r["snapshot"]
+    assert os.path.dirname(snapdir) == str(dest) and os.path.basename(snapdir) == r["name"]
+    assert sorted(os.listdir(snapdir)) == ["SHA256SUMS", "SNAPSHOT.json", "attachments.lance", "memories.lance"]
+    assert visible(dest) == [r["name"]]
+
+    # opens as a LanceDB database, every table equal to the source at its pinned version, row for row
+    assert sorted(lancedb.connect(snapdir).list_tables().tables) == ["attachments", "memories"]
+    assert_equal_at_pin(snapdir, db, r["tables"])
+    assert blob_bytes(os.path.join(snapdir, "attachments.lance")) == blob_bytes(str(db / "attachments.lance"))
+    # both indexes came along and work: a scalar-filtered vector search finds a row by its own vector
+    mem = lancedb.connect(snapdir).open_table("memories")
+    assert sorted(i.name for i in mem.list_indices()) == ["category_idx", "vector_idx"]
+    row = mem.search().where("id = 'm000042'").limit(1).to_list()[0]
+    hit = mem.search(row["vector"]).where("category = '%s'" % row["category"]).limit(1).to_list()[0]
+    assert hit["id"] == "m000042"
+    # exactly the files of the pinned version: no transactions, no version hint, no older manifests
+    files = read_sums(r["checksums"])
+    assert not [f for f in files if "_transactions/" in f or "latest_version_hint" in f]
+    assert sum(1 for f in files if f.startswith("memories.lance/_versions/")) == 1
+    assert any("/data/" in f and f.endswith(".blob") for f in files), "blob sidecar missing"
+    assert any(f.startswith("memories.lance/_deletions/") for f in files)
+    assert sum(1 for f in files if f.startswith("memories.lance/_indices/")) >= 4
+
+    # sha256sum -c accepts SHA256SUMS; it covers every file but itself and SNAPSHOT.json
+    out = subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=snapdir, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    check = verify_sums(snapdir, files, ignore=("SHA256SUMS", "SNAPSHOT.json"))
+    assert check["ok"] and check["files"] == r["files"] == len(files)
+    assert r["bytes_total"] == check["bytes"] == r["bytes_copied"] and r["bytes_linked"] == 0
+
+    meta = json.load(open(r["metadata"]))
+    assert meta["format"] == S.FORMAT and meta["src"] == str(db) and meta["history"] == "latest"
+    assert meta["total"] == 301 and sum(meta["by_category"].values()) == 301
+    assert meta["by_agent"] == {"main": 201, "ops": 100} and meta["by_scope"] is None
+    assert [set(p) >= {"id", "text"} for p in meta["probes"]] == [True] * 3
+    assert meta["tables"]["memories"]["version"] == r["tables"]["memories"]["version"]
+    assert meta["tables"]["memories"]["rows"] == 301 and meta["tables"]["memories"]["vector_dim"] == DIM
+    assert meta["tables"]["memories"]["columns"]["agentId"] == "string"
+    assert meta["embedding"] == {"provider": "openai", "model": "text-embedding-3-small", "dimensions": DIM}
+    assert "sk-secret" not in open(r["metadata"]).read()
+    assert meta["libs"]["pylance"] == lance.__version__
+    assert meta["files"] == r["files"] and meta["bytes"] == r["bytes_total"]
+    assert meta["checksums"]["sha256"] == sha256_file(r["checksums"])
+    for key in ("host", "created", "created_epoch", "oldest", "newest"):
+        assert meta[key]
+
+    # owner-only modes: memories hold secrets
+    for root, _dirs, names in os.walk(snapdir):
+        assert os.stat(root).st_mode & 0o7777 == 0o700
+        for n in names:
+            assert os.stat(os.path.join(root, n)).st_mode & 0o7777 == 0o600
+    assert tree_state(db) == before, "src was modified"
+
+
+def test_history_all_keeps_every_version_for_time_travel(db, tmp_path):
+    r = snap(db, tmp_path / "snaps", history="all")
+    snapdir = r["snapshot"]
+    src_ds = lance.dataset(str(db / "memories.lance"))
+    versions = [v["version"] for v in src_ds.versions()]
+    assert len(versions) > 5
+    got = lance.dataset(os.path.join(snapdir, "memories.lance"))
+    assert [v["version"] for v in got.versions()] == versions
+    for v in versions:
+        assert table_rows(os.path.join(snapdir, "memories.lance"), v).equals(table_rows(str(db / "memories.lance"), v))
+    assert json.load(open(r["metadata"]))["history"] == "all"
+    # a later latest-only snapshot is different content (history), not "the same snapshot"
+    r2 = snap(db, tmp_path / "snaps")
+    assert r2["changed"] and not r2["reused"] and r2["bytes_copied"] == 0
+
+
+def test_v1_manifest_names_are_copied(tmp_path):
+    src = tmp_path / "v1db"
+    lance.write_dataset(memory_rows(0, 20), str(src / "memories.lance"), enable_v2_manifest_paths=False)
+    ds = lance.dataset(str(src / "memories.lance"))
+    ds.insert(memory_rows(20, 1))
+    r = snap(src, tmp_path / "snaps")
+    assert any(f.endswith("_versions/2.manifest") for f in read_sums(r["checksums"]))
+    assert_equal_at_pin(r["snapshot"], src, r["tables"])
+
+
+# --------------------------------------------------------------------------- incremental, idempotent, check mode
+
+
+def test_incremental_copies_only_the_new_fragment_and_manifest(db, tmp_path):
+    dest = tmp_path / "snaps"
+    first = snap(db, dest)
+    add_memory(db, 5000)
+    second = snap(db, dest)
+    assert second["changed"] and second["link_dest"] == first["snapshot"]
+    assert second["tables"]["memories"]["version"] == first["tables"]["memories"]["version"] + 1
+    new_sums, old_sums = read_sums(second["checksums"]), read_sums(first["checksums"])
+    copied = sorted(set(new_sums) - set(old_sums))
+    assert len(copied) == 2 and {os.path.dirname(c) for c in copied} == {"memories.lance/_versions",
+                                                                           "memories.lance/data"}
+    assert second["files_copied"] == 2
+    assert second["bytes_copied"] == sum(os.path.getsize(os.path.join(second["snapshot"], c)) for c in copied)
+    assert second["bytes_copied"] < 0.05 * second["bytes_total"]
+    assert second["bytes_linked"] + second["bytes_copied"] == second["bytes_total"]
+    # linked files are the same inodes as the first snapshot's, and their recorded checksums were reused
+    for rel in set(new_sums) & set(old_sums):
+        assert os.stat(os.path.join(second["snapshot"], rel)).st_ino == os.stat(
+            os.path.join(first["snapshot"], rel)).st_ino
+        assert new_sums[rel] == old_sums[rel]
+    assert verify_sums(second["snapshot"], new_sums, ignore=("SHA256SUMS", "SNAPSHOT.json"))["ok"]
+    assert_equal_at_pin(second["snapshot"], db, second["tables"])
+    assert json.load(open(second["metadata"]))["total"] == 302
+    # link_dest none copies everything again
+    third = snap(db, dest, link_dest="none", force=True)
+    assert third["bytes_linked"] == 0 and third["bytes_copied"] == third["bytes_total"]
+    # an explicit link_dest path
+    fourth = snap(db, dest, link_dest=first["snapshot"], force=True)
+    assert fourth["link_dest"] == first["snapshot"] and fourth["files_copied"] == 2
+
+
+def test_idempotent_unless_force_or_new_content(db, tmp_path):
+    dest = tmp_path / "snaps"
+    ws = tmp_path / "workspace"
+    (ws / "memory").mkdir(parents=True)
+    (ws / "MEMORY.md").write_text("# Memory\n- prefers tea\n")
+    (ws / "memory" / "2026-09-01.md").write_text("daily note\n")
+    (ws / "USER.md").write_text("not memory, not included\n")
+    first = snap(db, dest, workspace=ws)
+    assert sorted(f for f in read_sums(first["checksums"]) if f.startswith("workspace/")) == [
+        "workspace/MEMORY.md", "workspace/memory/2026-09-01.md"]
+    again = snap(db, dest, workspace=ws)
+    assert (again["changed"], again["reused"], again["snapshot"]) == (False, True, first["snapshot"])
+    assert again["bytes_copied"] == 0 and again["tables"]["memories"]["version"] == first["tables"]["memories"][
+        "version"]
+    assert visible(dest) == [first["name"]]
+    # the same name again: reused; check mode too
+    assert snap(db, dest, workspace=ws, name=first["name"])["reused"]
+    assert snap(db, dest, workspace=ws, check_mode=True)["changed"] is False
+    # a workspace edit is new content: a new snapshot that links the unchanged tables
+    (ws / "MEMORY.md").write_text("# Memory\n- prefers coffee now\n")
+    third = snap(db, dest, workspace=ws)
+    assert third["changed"] and third["files_copied"] == 1 and third["bytes_copied"] == len("# Memory\n- prefers "
+                                                                                          "coffee now\n")
+    with open(os.path.join(third["snapshot"], "workspace", "MEMORY.md")) as f:
+        assert "coffee" in f.read()
+    # force makes a new one although nothing changed
+    forced = snap(db, dest, workspace=ws, force=True)
+    assert forced["changed"] and forced["snapshot"] != third["snapshot"] and forced["bytes_copied"] == 0
+    assert len(visible(dest)) == 3
+
+
+def test_check_mode_writes_nothing_and_reports_the_plan(db, tmp_path):
+    dest = tmp_path / "snaps"
+    r = snap(db, dest, check_mode=True)
+    assert r["changed"] and not os.path.exists(dest)
+    assert r["bytes_copied"] == r["bytes_total"] > 0 and r["plan"]["link"] == [] and len(r["plan"]["copy"]) == r[
+        "files"]
+    first = snap(db, dest)
+    add_memory(db, 6000)
+    before = tree_state(dest)
+    plan = snap(db, dest, check_mode=True, retain=1)
+    assert tree_state(dest) == before
+    assert len(plan["plan"]["copy"]) == 2 and plan["files_copied"] == 2
+    assert plan["removed"] == [first["name"]]
+    real = snap(db, dest, retain=1)
+    assert real["bytes_copied"] == plan["bytes_copied"] and real["bytes_linked"] == plan["bytes_linked"]
+    assert real["removed"] == [first["name"]] and visible(dest) == [real["name"]]
+
+
+# --------------------------------------------------------------------------- retention
+
+
+def test_retention_removes_only_complete_snapshots_of_this_source(db, tmp_path):
+    dest = tmp_path / "snaps"
+    t0 = time.time() - 10 * DAY
+    names = []
+    for day in range(5):
+        add_memory(db, 7000 + day)
+        names.append(snap(db, dest, now=t0 + day * DAY)["name"])
+    # things retention must never touch
+    (dest / "notes").mkdir()
+    (dest / "notes" / "SNAPSHOT.json").write_text(json.dumps({"format": "something-else"}))
+    (dest / "README").write_text("operator notes")
+    other = tmp_path / "otherdb"
+    make_db(other, n=20, indexes=False, blobs=False)
+    foreign = snap(other, dest, now=t0 - DAY)["name"]
+
+    # keep newest 2 by count (t0 + 10 days = now)
+    r = snap(db, dest, retain=2, now=t0 + 10 * DAY)
+    assert r["reused"] and r["removed"] == names[:3] and r["changed"]
+    assert visible(dest) == sorted(names[3:] + [foreign, "README", "notes"])
+    # age rule: keep younger than 1 day -> only the newest remains (the newest is always kept)
+    r = snap(db, dest, retain_days=1, now=t0 + 10 * DAY)
+    assert r["removed"] == [names[3]]
+    r = snap(db, dest, retain_days=0, retain=1, now=t0 + 30 * DAY)
+    assert r["removed"] == [] and names[4] in visible(dest) and foreign in visible(dest)
+    assert not any(n.startswith(".") for n in visible(dest))
+
+
+def test_prune_keeps_union_of_rules(db, tmp_path):
+    dest = tmp_path / "snaps"
+    t0 = 1_790_000_000.0
+    names = []
+    for day in range(4):
+        add_memory(db, 8000 + day)
+        names.append(snap(db, dest, now=t0 + day * DAY)["name"])
+    now = t0 + 3 * DAY + 60
+    # ages: 3d, 2d, 1d (and a minute each), 1 min. retain=1 keeps the newest, retain_days=2 the two
+    # youngest: a snapshot stays when either rule keeps it
+    assert S.prune_snapshots(str(dest), retain=1, retain_days=2, src=str(db), now=now, check_mode=True) == names[:2]
+    assert S.prune_snapshots(str(dest), retain=3, src=str(db), now=now, check_mode=True) == names[:1]
+    assert S.prune_snapshots(str(dest), retain_days=1, src=str(db), now=now, check_mode=True) == names[:3]
+    assert visible(dest) == names  # check mode removed nothing
+    assert S.prune_snapshots(str(dest), retain=2, src=str(db), now=now) == names[:2]
+    assert [s["name"] for s in S.list_snapshots(str(dest))] == names[:1:-1]
+
+
+# --------------------------------------------------------------------------- ownership
+
+
+def test_owner_group_and_modes(db, tmp_path):
+    r = snap(db, tmp_path / "snaps", owner="nobody", group="nogroup" if _has_group("nogroup") else "nobody",
+             mode="0640", dir_mode="0750")
+    nobody = __import__("pwd").getpwnam("nobody").pw_uid
+    for root, _dirs, names in os.walk(r["snapshot"]):
+        st = os.stat(root)
+        assert (st.st_uid, st.st_mode & 0o7777) == (nobody, 0o750)
+        for n in names:
+            st = os.stat(os.path.join(root, n))
+            assert (st.st_uid, st.st_mode & 0o7777) == (nobody, 0o640)
+    # a later snapshot with other modes does not hard-link (that would change the old files' modes)
+    r2 = snap(db, tmp_path / "snaps", force=True)
+    assert r2["bytes_linked"] == 0
+    assert os.stat(os.path.join(r["snapshot"], "SHA256SUMS")).st_mode & 0o7777 == 0o640
+
+
+def _has_group(name):
+    try:
+        __import__("grp").getgrnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def _bad(tmp_path, db, **kw):
+    src = kw.pop("src", db)
+    dest = kw.pop("dest", tmp_path / "snaps")
+    before, listed = tree_state(db), visible(dest)
+    with pytest.raises(MemoryToolError) as e:
+        snap(src, dest, **kw)
+    assert tree_state(db) == before, "src was modified"
+    assert visible(dest) == listed, "something was left in dest"
+    return e.value.msg
+
+
+def test_bad_src(db, tmp_path):
+    missing = tmp_path / "nope"
+    msg = _bad(tmp_path, db, src=missing)
+    assert msg.startswith("Database directory '%s' does not exist; set src to the memory plugin's dbPath" % missing)
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert "Database path '%s' is a file, not a LanceDB directory" % afile in _bad(tmp_path, db, src=afile)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "'%s' is not a LanceDB database directory: it holds no '<table>.lance' table" % empty in _bad(
+        tmp_path, db, src=empty)
+    msg = _bad(tmp_path, db, src=db / "memories.lance")
+    assert msg == ("'%s' is a single Lance table, not a LanceDB database directory; pass its parent directory "
+                   "'%s'" % (db / "memories.lance", db))
+    assert not os.path.exists(tmp_path / "snaps")
+
+
+def test_bad_dest_name_and_options(db, tmp_path):
+    inside = db / "backups"
+    msg = _bad(tmp_path, db, dest=inside)
+    assert msg == ("dest '%s' is inside src '%s': snapshots are never written into the live database; choose a dest "
+                   "outside it" % (inside, db))
+    assert not inside.exists()
+    afile = tmp_path / "destfile"
+    afile.write_text("")
+    assert "dest '%s' is a file" % afile in _bad(tmp_path, db, dest=afile)
+    assert "name '../x' is invalid" in _bad(tmp_path, db, name="../x")
+    assert "name '.hidden' is invalid" in _bad(tmp_path, db, name=".hidden")
+    assert "history='some' is invalid: use 'latest' or 'all'" in _bad(tmp_path, db, history="some")
+    assert "retain=0 is invalid: it must be at least 1" in _bad(tmp_path, db, retain=0)
+    assert "retain_days=-1 is invalid" in _bad(tmp_path, db, retain_days=-1)
+    assert "mode='rw' is not a mode" in _bad(tmp_path, db, mode="rw")
+    assert "dir_mode=0600 would lock the owner out" in _bad(tmp_path, db, dir_mode="0600")
+    assert "owner 'no-such-user-x' is not a user on this host" in _bad(tmp_path, db, owner="no-such-user-x")
+    missing_ws = tmp_path / "no-ws"
+    assert "workspace '%s' does not exist" % missing_ws in _bad(tmp_path, db, workspace=missing_ws)
+    assert "link_dest '%s' does not exist" % (tmp_path / "x") in _bad(tmp_path, db, link_dest=str(tmp_path / "x"))
+    notsnap = tmp_path / "notsnap"
+    notsnap.mkdir()
+    assert ("link_dest '%s' is not a complete snapshot made by lance_snapshot" % notsnap) in _bad(
+        tmp_path, db, link_dest=str(notsnap))
+
+
+def test_existing_name_with_other_content(db, tmp_path):
+    dest = tmp_path / "snaps"
+    r = snap(db, dest, name="nightly")
+    add_memory(db, 9000)
+    msg = _bad(tmp_path, db, name="nightly")
+    assert msg == ("Snapshot name 'nightly' already exists in '%s' and holds other content (tables attachments@%d, "
+                   "memories@%d); choose another name, or remove that directory if it is not needed"
+                   % (dest, r["tables"]["attachments"]["version"], r["tables"]["memories"]["version"]))
+    (dest / "manual-copy").mkdir()
+    assert "(not a complete snapshot made by lance_snapshot)" in _bad(tmp_path, db, name="manual-copy")
+    assert visible(dest) == ["manual-copy", "nightly"]
+    # the existing snapshot is untouched
+    assert verify_sums(r["snapshot"], read_sums(r["checksums"]), ignore=("SHA256SUMS", "SNAPSHOT.json"))["ok"]
+
+
+def test_shallow_clone_is_refused(db, tmp_path):
+    src = tmp_path / "clone"
+    ds = lance.dataset(str(db / "memories.lance"))
+    ds.shallow_clone(str(src / "memories.lance"), ds.version)
+    msg = _bad(tmp_path, db, src=src)
+    assert "is a shallow clone that references files outside itself" in msg and "deep-clone it first" in msg
+
+
+@pytest.fixture
+def world_dir():
+    """A scratch dir that an unprivileged user can traverse (pytest's tmp dirs are 0700)."""
+    path = tempfile.mkdtemp(prefix="ocm-snapshot-perm-")
+    os.chmod(path, 0o755)
+    yield __import__("pathlib").Path(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a process as nobody")
+def test_unreadable_src_as_another_user(world_dir):
+    """As an unprivileged user: an unreadable database dir is named with the fix (root reads everything)."""
+    base = world_dir
+    src = base / "lancedb"
+    make_db(src, n=20, indexes=False, blobs=False)
+    os.chmod(src, 0o700)
+    dest = base / "snaps"
+    dest.mkdir()
+    os.chown(dest, 65534, 65534)
+    # Import as root (the venv's interpreter lives under /root), then drop to nobody before snapshotting.
+    code = ("import os, sys\n"
+            "from ansible_collections.openclaw.memory.plugins.module_utils.snapshot import take_snapshot\n"
+            "from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError\n"
+            "os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
+            "try:\n    take_snapshot(sys.argv[1], sys.argv[2])\nexcept MemoryToolError as e:\n    print(e.msg)\n")
+    env = dict(os.environ, PYTHONPATH=os.path.join(REPO, ".collections"))
+    out = subprocess.run([PYTHON, "-c", code, str(src), str(dest)], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert out.stdout.strip() == ("Database directory '%s' is not readable; run as its owner or with become" % src)
+    assert visible(dest) == []
+    # the directory is readable but one data file is not: named, and nothing is kept
+    os.chmod(src, 0o755)
+    data = sorted((src / "memories.lance" / "data").iterdir())[0]
+    os.chmod(data, 0o600)
+    out = subprocess.run([PYTHON, "-c", code, str(src), str(dest)], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert out.stdout.strip() == ("Cannot read '%s' in src: permission denied; run as the database owner or with "
+                                  "become; nothing was kept" % data), out.stderr
+    assert visible(dest) == []
+
+
+def test_snapshot_json_baseline_keys_for_lance_verify(db, tmp_path):
+    """The keys lance_verify reads as its baseline, at the top level, with the types it expects."""
+    meta = json.load(open(snap(db, tmp_path / "s")["metadata"]))
+    for key in ("total", "by_category", "by_agent", "by_scope", "probes", "tables", "embedding"):
+        assert key in meta
+    assert isinstance(meta["total"], int) and isinstance(meta["by_category"], dict)
+    for p in meta["probes"]:
+        row = lance.dataset(str(db / "memories.lance")).to_table(filter="id = '%s'" % p["id"]).to_pylist()[0]
+        assert p["text"] == row["text"]
+    for t in meta["tables"].values():
+        assert {"version", "rows", "vector_dim"} <= set(t)
+
+
+def test_leftovers_of_an_interrupted_run_are_cleaned(db, tmp_path):
+    dest = tmp_path / "snaps"
+    dest.mkdir()
+    partial = dest / (".20260101T000000Z%s123" % S.PARTIAL_TAG)
+    (partial / "memories.lance").mkdir(parents=True)
+    (partial / "SNAPSHOT.json").write_text(json.dumps({"format": S.FORMAT}))
+    half_deleted = dest / (".old%s77" % S.DELETING_TAG)
+    half_deleted.mkdir()
+    assert S.list_snapshots(str(dest)) == []
+    r = snap(db, dest)
+    assert sorted(r["cleaned"]) == sorted([partial.name, half_deleted.name])
+    assert visible(dest) == [r["name"]]
+
+
+def test_default_names_never_collide(db, tmp_path):
+    dest = tmp_path / "snaps"
+    now = datetime.datetime(2026, 9, 1, 3, 0, 0, tzinfo=datetime.timezone.utc).timestamp()
+    a = snap(db, dest, now=now)
+    b = snap(db, dest, now=now, force=True)
+    assert (a["name"], b["name"]) == ("20260901T030000Z", "20260901T030000Z-2")
+
+
+def test_domain_does_not_need_ansible():
+    """The cron command calls the domain directly: module_utils/snapshot.py never imports AnsibleModule."""
+    with open(S.__file__) as f:
+        code = f.read()
+    assert "AnsibleModule" not in code and "ansible.module_utils" not in code
