@@ -103,3 +103,43 @@ def embedding_dimensions(model, explicit=None):
     if explicit is not None:
         return int(explicit)
     return BUILTIN_DIMENSIONS.get(model)
+
+
+def table_columns(name, optional=False):
+    """Ordered (column, type) pairs of a plugin's `memories` table.
+
+    The required columns in the plugin's order, then the optional ones:
+    `optional` is False (none), True (all) or an iterable of column names.
+    Optional columns come last, where `openclaw doctor --fix` appends them.
+    Types are pyarrow's names: "string" (utf8), "double" (float64) and
+    "vector" (fixed_size_list<float32>[dim]). Unknown plugin: KeyError.
+    """
+    spec = PLUGINS[name]
+    extra = spec["optional_columns"]
+    if optional is not True:
+        wanted = set(optional or ())
+        extra = tuple(col for col in extra if col[0] in wanted)
+    return tuple(spec["columns"]) + tuple(extra)
+
+
+# Where an installed plugin lives: `openclaw plugins install` puts it under
+# <stateDir>/extensions/<id>/ (uninstall removes "the plugin install directory
+# under the active state dir"); its package.json holds the plugin version and
+# its node_modules the @lancedb/lancedb client actually used. memory-core is
+# part of openclaw itself (no install dir). npm package names:
+EXTENSIONS_DIR = "extensions"
+PACKAGE_NAMES = {
+    MEMORY_LANCEDB: "@openclaw/memory-lancedb",
+    MEMORY_LANCEDB_PRO: "memory-lancedb-pro",
+}
+LANCEDB_CLIENT_PACKAGE = "@lancedb/lancedb"
+
+
+def package_json_path(state_dir, name):
+    """Path of an installed plugin's package.json under the state dir ('/'-joined)."""
+    return "/".join((state_dir.rstrip("/"), EXTENSIONS_DIR, name, "package.json"))
+
+
+def client_package_json_path(state_dir, name):
+    """Path of the @lancedb/lancedb package.json the installed plugin bundles."""
+    return "/".join((state_dir.rstrip("/"), EXTENSIONS_DIR, name, "node_modules", LANCEDB_CLIENT_PACKAGE, "package.json"))
