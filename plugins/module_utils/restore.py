@@ -1,0 +1,537 @@
+# Copyright: openclaw.memory contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Put a snapshot in place of a live memory database, with a way back.
+
+Plain functions, no Ansible: the `memory_restore` module calls them and the
+tests call them directly. The gateway must be stopped around
+`restore_snapshot()` (the restore role does that); nothing here starts or
+stops processes.
+
+How a restore goes (each part: the database dir, and each workspace entry the
+snapshot holds, `MEMORY.md` and `memory/`):
+  1. the snapshot's files are copied into a staging path beside the target
+     (`<parent>/.<name>.restore-staging-<ts>`, same filesystem), owned by the
+     gateway's account, dirs `dir_mode`, files `file_mode`;
+  2. the staged copy is verified: every file against the snapshot's
+     `SHA256SUMS`, then the Lance checks of lance_verify (structure, content,
+     search, readwrite on a scratch copy) against the snapshot's
+     `SNAPSHOT.json`. A failure removes the staging copy; the live database
+     was never touched;
+  3. a journal `<db_path>.restore-journal.json` records the planned moves, then
+     each existing target is renamed to `<target>.pre-restore-<ts>` (never
+     deleted) and the staged copy renamed into its place. A failure during
+     the renames puts every original back.
+`rollback_restore()` undoes the last restore from its journal: the restored
+copy is renamed to `<target>.failed-restore-<ts>` and the original goes back.
+A run that finds a journal of a restore interrupted mid-rename (a crash)
+first puts the originals back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+
+from ansible_collections.openclaw.memory.plugins.module_utils import verify as V
+from ansible_collections.openclaw.memory.plugins.module_utils.checksums import SUMS_NAME, read_sums, verify_sums
+from ansible_collections.openclaw.memory.plugins.module_utils.common import (
+    MemoryToolError,
+    is_within,
+    sha256_file,
+    utc_now_name,
+)
+from ansible_collections.openclaw.memory.plugins.module_utils.snapshot import (
+    META_NAME,
+    WORKSPACE_DIR,
+    _copy_file,
+    _resolve_owner,
+    parse_mode,
+    read_snapshot_meta,
+)
+
+JOURNAL_SUFFIX = ".restore-journal.json"
+JOURNAL_FORMAT = "openclaw.memory/restore-journal-v1"
+STAGING_TAG = ".restore-staging-"
+ASIDE_TAG = ".pre-restore-"
+FAILED_TAG = ".failed-restore-"
+ALL_CHECKS = ("checksums", "structure", "content", "search", "readwrite")
+# Files a running plugin writes into its database that a snapshot never holds:
+# their presence does not make the database differ from the snapshot.
+IGNORED_NAMES = (".memory-write.lock", "latest_version_hint.json")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def journal_path(db_path):
+    return db_path.rstrip("/") + JOURNAL_SUFFIX
+
+
+def _read_journal(db_path):
+    path = journal_path(db_path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            journal = json.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        raise MemoryToolError(
+            "Restore journal '%s' cannot be read (%s); inspect it, move it away and run again" % (path, e))
+    if not isinstance(journal, dict) or journal.get("format") != JOURNAL_FORMAT:
+        raise MemoryToolError("'%s' is not a restore journal of this collection; move it away and run again" % path)
+    return journal
+
+
+def _write_journal(db_path, journal):
+    path = journal_path(db_path)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(journal, f, indent=1, sort_keys=True)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    _fsync_dir(os.path.dirname(path))
+
+
+def _fsync_dir(path):
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove(path):
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        os.unlink(path)
+
+
+def _free_name(path):
+    """`path`, or `path-2`, `path-3`... when it exists: a move aside never overwrites."""
+    candidate, n = path, 1
+    while os.path.lexists(candidate):
+        n += 1
+        candidate = "%s-%d" % (path, n)
+    return candidate
+
+
+def _nearest_existing(path):
+    p = path
+    while not os.path.exists(p):
+        parent = os.path.dirname(p)
+        if parent == p:
+            break
+        p = parent
+    return p
+
+
+def _default_owner(target, owner, group):
+    """(uid, gid): the options, else the owner of the target, else of its nearest existing parent."""
+    if owner not in (None, "") or group not in (None, ""):
+        uid, gid = _resolve_owner(owner, group)
+        if owner in (None, ""):
+            uid = os.stat(_nearest_existing(target)).st_uid
+        return uid, gid
+    st = os.stat(_nearest_existing(target))
+    return st.st_uid, st.st_gid
+
+
+def _chown(path, uid, gid):
+    if (uid, gid) != (os.geteuid(), os.getegid()) or os.lstat(path).st_uid != uid:
+        os.chown(path, uid, gid)
+
+
+def _makedirs(path, dir_mode, uid, gid, made):
+    """Create `path` and missing parents owned by uid:gid; `made` collects what was created."""
+    if os.path.isdir(path):
+        return
+    _makedirs(os.path.dirname(path), dir_mode, uid, gid, made)
+    os.mkdir(path, dir_mode)
+    os.chmod(path, dir_mode)
+    _chown(path, uid, gid)
+    made.append(path)
+
+
+# --------------------------------------------------------------------------- the snapshot's parts
+
+
+def _parts(snapshot, sums, db_path, workspace):
+    """What the snapshot restores: [{kind, name, target, prefix, sums}] (prefix: path inside the snapshot)."""
+    db_sums = {}
+    ws_entries = {}
+    for rel, digest in sums.items():
+        if rel in (META_NAME, SUMS_NAME):
+            continue
+        if rel.startswith(WORKSPACE_DIR + "/"):
+            inner = rel[len(WORKSPACE_DIR) + 1:]
+            entry = inner.split("/", 1)[0]
+            ws_entries.setdefault(entry, {})[inner[len(entry) + 1:] if "/" in inner else ""] = digest
+        else:
+            db_sums[rel] = digest
+    if not db_sums:
+        raise MemoryToolError("Snapshot '%s' holds no database files (SHA256SUMS lists none outside workspace/); "
+                              "it cannot be restored" % snapshot)
+    parts = [{"kind": "database", "name": os.path.basename(db_path), "target": db_path, "prefix": "",
+              "sums": db_sums, "is_dir": True}]
+    if workspace and ws_entries:
+        for entry in sorted(ws_entries):
+            entry_sums = ws_entries[entry]
+            is_dir = list(entry_sums) != [""]
+            parts.append({"kind": "workspace", "name": entry, "target": os.path.join(workspace, entry),
+                          "prefix": WORKSPACE_DIR + "/" + entry, "sums": entry_sums, "is_dir": is_dir})
+    return parts
+
+
+def _compare(part):
+    """'same' (target holds exactly the snapshot's files), 'moved_on' (them plus newer files), or 'differs'."""
+    target = part["target"]
+    if not os.path.lexists(target):
+        return "differs", []
+    if not part["is_dir"]:
+        ok = os.path.isfile(target) and sha256_file(target) == part["sums"][""]
+        return ("same" if ok else "differs"), []
+    if not os.path.isdir(target):
+        return "differs", []
+    for rel, digest in part["sums"].items():
+        p = os.path.join(target, rel)
+        try:
+            if not os.path.isfile(p) or sha256_file(p) != digest:
+                return "differs", []
+        except OSError:
+            return "differs", []
+    extra = []
+    for root, _dirs, names in os.walk(target):
+        for name in names:
+            rel = os.path.relpath(os.path.join(root, name), target)
+            if rel not in part["sums"] and name not in IGNORED_NAMES:
+                extra.append(rel)
+    if not extra:
+        return "same", []
+    if part["kind"] == "database":
+        return "moved_on", sorted(extra)
+    return "differs", sorted(extra)
+
+
+# --------------------------------------------------------------------------- staging and verification
+
+
+def _stage(snapshot, part, staging, uid, gid, dir_mode, file_mode):
+    """Copy a part of the snapshot to `staging`; returns bytes copied."""
+    made = []
+    nbytes = 0
+    src_root = os.path.join(snapshot, part["prefix"]) if part["prefix"] else snapshot
+    if not part["is_dir"]:
+        _makedirs(os.path.dirname(staging), dir_mode, uid, gid, made)
+        _sha, nbytes = _copy_file(src_root, staging, file_mode)
+        os.chmod(staging, file_mode)
+        _chown(staging, uid, gid)
+        return nbytes
+    _makedirs(staging, dir_mode, uid, gid, made)
+    for rel in sorted(part["sums"]):
+        dst = os.path.join(staging, rel)
+        _makedirs(os.path.dirname(dst), dir_mode, uid, gid, made)
+        try:
+            _sha, n = _copy_file(os.path.join(src_root, rel), dst, file_mode)
+        except Exception as e:  # noqa: BLE001 - _Vanished or OSError: name the file
+            raise MemoryToolError("Snapshot file '%s' cannot be copied to '%s': %s; the snapshot is incomplete, "
+                                  "transfer it again" % (os.path.join(src_root, rel), dst, getattr(e, "strerror", None)
+                                                         or e.__class__.__name__))
+        os.chmod(dst, file_mode)
+        _chown(dst, uid, gid)
+        nbytes += n
+    return nbytes
+
+
+def _verify_checksums(part, staging):
+    if not part["is_dir"]:
+        ok = sha256_file(staging) == part["sums"][""]
+        return {"ok": ok, "bad": [] if ok else [part["name"]], "missing": [], "extra": [], "files": 1}
+    return verify_sums(staging, part["sums"], ignore=())
+
+
+def verify_database(path, baseline, checks, expect=None):
+    """Run lance_verify's checks (minus checksums) on a staged database dir; returns its result dict."""
+    return V.verify(path, checksums="none", baseline=baseline, expect=expect or None,
+                    checks=[c for c in checks if c != "checksums"])
+
+
+def _verify_part(part, staging, snapshot, checks, expect):
+    """(ok, result) of verifying one staged part; result = {checks: {...}, mismatches: [...]}."""
+    result = {"checks": {}, "mismatches": []}
+    if "checksums" in checks:
+        cs = _verify_checksums(part, staging)
+        msg = "%d file(s) match SHA256SUMS" % cs["files"]
+        if not cs["ok"]:
+            msg = "; ".join("%s: %s" % (k, ", ".join(cs[k][:10])) for k in ("bad", "missing", "extra") if cs[k])
+            result["mismatches"].append("checksums of the staged %s: %s" % (part["kind"], msg))
+        result["checks"]["checksums"] = {"ok": cs["ok"], "msg": msg, "bad": cs["bad"], "missing": cs["missing"],
+                                         "extra": cs["extra"]}
+        if not cs["ok"]:
+            return False, result
+    lance_checks = [c for c in checks if c != "checksums"]
+    if part["kind"] == "database" and lance_checks:
+        v = verify_database(staging, os.path.join(snapshot, META_NAME), lance_checks, expect)
+        result["checks"].update(v.get("checks") or {})
+        result["mismatches"].extend(v.get("mismatches") or [])
+        result["stats"] = v.get("stats")
+        if not v.get("ok"):
+            return False, result
+    return True, result
+
+
+# --------------------------------------------------------------------------- restore
+
+
+def _clean(path):
+    """~ expanded, normalised, no trailing slash; relative paths stay relative (and are refused)."""
+    return os.path.normpath(os.path.expanduser(path)) if path else None
+
+
+def _check_inputs(snapshot, db_path, workspace, checks):
+    for name, value in (("snapshot", snapshot), ("db_path", db_path)):
+        if not value or not os.path.isabs(value):
+            raise MemoryToolError("%s '%s' must be an absolute path" % (name, value))
+    if not os.path.isdir(snapshot):
+        raise MemoryToolError("Snapshot '%s' does not exist or is not a directory; transfer it to this host first "
+                              "(openclaw.memory.transfer)" % snapshot)
+    meta = read_snapshot_meta(snapshot)
+    if meta is None:
+        raise MemoryToolError("'%s' is not a complete snapshot: it has no SNAPSHOT.json written by lance_snapshot; "
+                              "an interrupted transfer leaves such a directory: transfer it again" % snapshot)
+    sums_file = os.path.join(snapshot, SUMS_NAME)
+    if not os.path.isfile(sums_file):
+        raise MemoryToolError("Snapshot '%s' has no %s; it cannot be verified, so it is not restored" % (
+            snapshot, SUMS_NAME))
+    sums = read_sums(sums_file)
+    if is_within(db_path, snapshot) or is_within(snapshot, db_path):
+        raise MemoryToolError("db_path '%s' and snapshot '%s' overlap; restore a snapshot kept outside the database"
+                              % (db_path, snapshot))
+    if os.path.lexists(db_path) and not os.path.isdir(db_path):
+        raise MemoryToolError("db_path '%s' is a file, not a database directory; move it away or fix db_path" % db_path)
+    if workspace is not None and not os.path.isabs(workspace):
+        raise MemoryToolError("workspace '%s' must be an absolute path" % workspace)
+    unknown = [c for c in checks if c not in ALL_CHECKS]
+    if unknown:
+        raise MemoryToolError("verify_checks has unknown check(s) %s; choose from %s" % (
+            ", ".join(unknown), ", ".join(ALL_CHECKS)))
+    return meta, sums
+
+
+def _recover(db_path, warnings):
+    """Put originals back after a restore that crashed mid-rename (journal state 'swapping')."""
+    journal = _read_journal(db_path)
+    if journal and journal.get("state") == "swapping":
+        _undo(journal, journal.get("stamp") or utc_now_name())
+        journal["state"] = "rolled-back"
+        journal["recovered"] = True
+        _write_journal(db_path, journal)
+        warnings.append("A restore of '%s' was interrupted while renaming (journal %s); the original was put back "
+                        "before this run" % (db_path, journal_path(db_path)))
+
+
+def _clean_staging(parts, warnings):
+    """Remove staging copies an interrupted run left beside each target (only ours: the staging tag)."""
+    seen = set()
+    for part in parts:
+        parent = os.path.dirname(part["target"])
+        prefix = "." + os.path.basename(part["target"]) + STAGING_TAG
+        if (parent, prefix) in seen or not os.path.isdir(parent):
+            continue
+        seen.add((parent, prefix))
+        for name in os.listdir(parent):
+            if name.startswith(prefix):
+                _remove(os.path.join(parent, name))
+                warnings.append("Removed '%s' left by an interrupted restore" % os.path.join(parent, name))
+
+
+def restore_snapshot(snapshot, db_path, workspace=None, owner=None, group=None, dir_mode=None, file_mode=None,
+                     checks=ALL_CHECKS, expect=None, force=False, check_mode=False, stamp=None):
+    """Restore `snapshot` at `db_path` (and its workspace entries under `workspace`); see the module docs.
+
+    Returns dict(changed, state, db_path, snapshot, snapshot_name, tables, parts, aside, verify, bytes_copied,
+    journal, warnings, duration_s). Raises MemoryToolError with the reason after undoing whatever it did.
+    """
+    started = time.monotonic()
+    snapshot, db_path, workspace = (_clean(p) for p in (snapshot, db_path, workspace))
+    checks = list(checks or [])
+    meta, sums = _check_inputs(snapshot, db_path, workspace, checks)
+    dir_mode = parse_mode(dir_mode, "dir_mode", 0o700)
+    file_mode = parse_mode(file_mode, "mode", 0o600)
+    stamp = stamp or utc_now_name()
+    warnings = []
+    parts = _parts(snapshot, sums, db_path, workspace)
+    if not check_mode:
+        _recover(db_path, warnings)
+    states = {}
+    for part in parts:
+        part["state"], part["extra"] = _compare(part)
+        states[part["target"]] = part["state"]
+    result = {
+        "changed": False,
+        "db_path": db_path,
+        "snapshot": snapshot,
+        "snapshot_name": meta.get("name"),
+        "tables": {n: {"version": t.get("version"), "rows": t.get("rows")} for n, t in (meta.get("tables") or {}).items()},
+        "total": meta.get("total"),
+        "parts": [],
+        "aside": None,
+        "verify": None,
+        "bytes_copied": 0,
+        "journal": journal_path(db_path),
+        "warnings": warnings,
+    }
+    todo = [p for p in parts if force or p["state"] == "differs"]
+    for part in parts:
+        result["parts"].append({"kind": part["kind"], "target": part["target"], "state": part["state"],
+                                "files": len(part["sums"]), "restore": part in todo})
+        if part["state"] == "moved_on" and not force:
+            warnings.append(
+                "'%s' already holds snapshot %s and has moved on since (%d newer files, e.g. %s): left as is; "
+                "force=true would roll it back to the snapshot (the current state is kept as %s<timestamp>)"
+                % (part["target"], meta.get("name"), len(part["extra"]), part["extra"][0], ASIDE_TAG))
+    if not todo:
+        result["state"] = "moved_on" if "moved_on" in states.values() else "same"
+        result["duration_s"] = round(time.monotonic() - started, 3)
+        return result
+    result["changed"] = True
+    result["state"] = "restored"
+    if check_mode:
+        result["state"] = "would_restore"
+        result["duration_s"] = round(time.monotonic() - started, 3)
+        return result
+
+    _clean_staging(todo, warnings)
+    uid, gid = _default_owner(db_path, owner, group)
+    staged = []
+    try:
+        verify = {"ok": True, "checks": {}, "mismatches": []}
+        for part in todo:
+            parent = os.path.dirname(part["target"])
+            made = []
+            _makedirs(parent, dir_mode, uid, gid, made)
+            part["staging"] = os.path.join(parent, "." + os.path.basename(part["target"]) + STAGING_TAG + stamp)
+            _remove(part["staging"])
+            staged.append(part)
+            result["bytes_copied"] += _stage(snapshot, part, part["staging"], uid, gid, dir_mode, file_mode)
+            ok, res = _verify_part(part, part["staging"], snapshot, checks, expect)
+            key = "database" if part["kind"] == "database" else "workspace/" + part["name"]
+            verify["checks"].update({(name if key == "database" else key + ":" + name): c
+                                     for name, c in res["checks"].items()})
+            verify["mismatches"].extend(res["mismatches"])
+            if res.get("stats") is not None:
+                verify["stats"] = res["stats"]
+            if not ok:
+                verify["ok"] = False
+                result["verify"] = verify
+                raise MemoryToolError(
+                    "The staged copy of snapshot %s failed verification, so it was not put in place and '%s' is "
+                    "untouched: %s" % (meta.get("name"), part["target"], "; ".join(res["mismatches"]) or "see verify"),
+                    result=result)
+        result["verify"] = verify
+        _swap(todo, db_path, snapshot, meta, stamp, result)
+    finally:
+        for part in staged:
+            if os.path.lexists(part["staging"]):
+                _remove(part["staging"])
+    result["duration_s"] = round(time.monotonic() - started, 3)
+    return result
+
+
+def _swap(todo, db_path, snapshot, meta, stamp, result):
+    """Move each target aside and the staged copy into its place; undo everything on failure."""
+    moves = []
+    for part in todo:
+        aside = _free_name(part["target"] + ASIDE_TAG + stamp) if os.path.lexists(part["target"]) else None
+        moves.append({"kind": part["kind"], "target": part["target"], "aside": aside, "staging": part["staging"],
+                      "placed": False, "moved_aside": False})
+    journal = {"format": JOURNAL_FORMAT, "state": "swapping", "stamp": stamp, "snapshot": snapshot,
+               "snapshot_name": meta.get("name"), "db_path": db_path, "moves": moves,
+               "started": time.time()}
+    _write_journal(db_path, journal)
+    try:
+        for move in moves:
+            if move["aside"]:
+                os.rename(move["target"], move["aside"])
+                move["moved_aside"] = True
+                _write_journal(db_path, journal)
+            os.rename(move["staging"], move["target"])
+            move["placed"] = True
+            _write_journal(db_path, journal)
+            _fsync_dir(os.path.dirname(move["target"]))
+    except OSError as e:
+        _undo(journal, stamp)
+        journal["state"] = "rolled-back"
+        _write_journal(db_path, journal)
+        raise MemoryToolError("Renaming the restored copy into place failed (%s: %s); every original was put back"
+                              % (e.filename or "?", e.strerror or e), result=result)
+    journal["state"] = "done"
+    journal["finished"] = time.time()
+    _write_journal(db_path, journal)
+    result["aside"] = next((m["aside"] for m in moves if m["kind"] == "database"), None)
+    result["workspace_aside"] = [m["aside"] for m in moves if m["kind"] == "workspace" and m["aside"]]
+    result["moves"] = [{k: m[k] for k in ("kind", "target", "aside")} for m in moves]
+
+
+def _undo(journal, stamp):
+    """Reverse the moves of a journal (newest first): restored copy -> .failed-restore-, original back."""
+    undone = []
+    for move in reversed(journal.get("moves") or []):
+        target = move["target"]
+        failed = None
+        if move.get("placed") and os.path.lexists(target):
+            failed = _free_name(target + FAILED_TAG + stamp)
+            os.rename(target, failed)
+            move["placed"] = False
+        elif not move.get("placed") and move.get("staging") and os.path.lexists(move["staging"]):
+            _remove(move["staging"])
+        if move.get("aside") and os.path.lexists(move["aside"]) and not os.path.lexists(target):
+            os.rename(move["aside"], target)
+            move["moved_aside"] = False
+        undone.append({"kind": move.get("kind"), "target": target, "original_back": bool(move.get("aside")),
+                       "failed_copy": failed})
+        _fsync_dir(os.path.dirname(target))
+    return undone
+
+
+def rollback_restore(db_path, check_mode=False, stamp=None):
+    """Undo the last restore of `db_path` from its journal.
+
+    The restored copy is kept as `<target>.failed-restore-<ts>` and each
+    original goes back in place. changed=false when there is nothing to undo
+    (no journal, or it was already rolled back).
+    """
+    db_path = _clean(db_path)
+    if not db_path or not os.path.isabs(db_path):
+        raise MemoryToolError("db_path '%s' must be an absolute path" % db_path)
+    journal = _read_journal(db_path)
+    result = {"changed": False, "db_path": db_path, "journal": journal_path(db_path), "undone": [],
+              "snapshot_name": (journal or {}).get("snapshot_name")}
+    if not journal or journal.get("state") not in ("done", "swapping"):
+        result["state"] = "nothing_to_undo" if not journal else journal.get("state")
+        return result
+    for move in journal.get("moves") or []:
+        if move.get("aside") and not os.path.lexists(move["aside"]) and not move.get("placed"):
+            continue
+        if move.get("aside") and not os.path.lexists(move["aside"]):
+            raise MemoryToolError(
+                "The original of '%s' is no longer at '%s', where the restore moved it; the restored copy is left in "
+                "place. Find the original (or restore another snapshot) by hand" % (move["target"], move["aside"]))
+    result["changed"] = True
+    result["state"] = "rolled_back"
+    if check_mode:
+        result["state"] = "would_roll_back"
+        return result
+    result["undone"] = _undo(journal, stamp or utc_now_name())
+    journal["state"] = "rolled-back"
+    journal["rolled_back"] = time.time()
+    _write_journal(db_path, journal)
+    return result

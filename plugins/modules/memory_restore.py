@@ -1,0 +1,234 @@
+# Copyright: openclaw.memory contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: memory_restore
+short_description: Put a snapshot in place of an OpenClaw memory database, verified, with a way back
+version_added: 0.1.0
+description:
+  - Restores a snapshot made by M(openclaw.memory.lance_snapshot) (and moved by the C(openclaw.memory.transfer)
+    role) at the memory plugin's C(dbPath), and the snapshot's workspace Markdown (C(MEMORY.md), C(memory/)) into
+    the agent workspace when it holds some.
+  - Each part is first copied into a staging path beside its target on the same filesystem
+    (C(<parent>/.<name>.restore-staging-<timestamp>)), owned by O(owner)/O(group) with O(dir_mode)/O(mode).
+  - The staged copy is verified before anything live is touched, every file against the snapshot's
+    C(SHA256SUMS) and then the checks of M(openclaw.memory.lance_verify) against the snapshot's
+    C(SNAPSHOT.json) (O(verify_checks)). A failure removes the staged copy and fails; the live database
+    was never touched.
+  - Then each existing target is renamed to C(<target>.pre-restore-<timestamp>) (this module never deletes
+    it) and the staged copy is renamed into its place. A journal C(<db_path>.restore-journal.json) records
+    the moves; a failure during the renames puts every original back, and a later run that finds the
+    journal of a crashed restore puts the originals back first.
+  - O(state=rolled_back) undoes the last restore from the journal, for a failure found after the restore
+    (the gateway does not start, a later verification fails). The restored copy is kept as
+    C(<target>.failed-restore-<timestamp>) and the original goes back.
+  - The gateway must be stopped around this module; the C(openclaw.memory.restore) role does that.
+extends_documentation_fragment:
+  - openclaw.memory.lance
+attributes:
+  check_mode:
+    support: full
+    details: Compares the snapshot with what is in place (checksums) and reports whether it would restore
+      or roll back; copies, verifies and renames nothing.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    details: When the database (and each workspace entry) already holds exactly the snapshot's files,
+      nothing is done and C(changed=false). When the database holds the snapshot's files plus newer ones
+      (the gateway wrote since), it is left alone with a warning and C(changed=false), unless O(force=true).
+      A second O(state=rolled_back) finds the journal already rolled back and reports C(changed=false).
+options:
+  state:
+    description: V(restored) puts O(snapshot) in place; V(rolled_back) undoes the last restore of O(db_path).
+    type: str
+    choices: [restored, rolled_back]
+    default: restored
+  snapshot:
+    description: Snapshot directory on this host (it holds C(SNAPSHOT.json) and C(SHA256SUMS)). Required with
+      O(state=restored).
+    type: path
+  db_path:
+    description: The memory plugin's database directory (M(openclaw.memory.openclaw_memory_facts) reports it
+      as C(db_path)). Missing parent directories are created, owned by O(owner).
+    type: path
+    required: true
+  workspace:
+    description: Agent workspace directory (for example C(~node/.openclaw/workspace)). When set and the
+      snapshot holds C(workspace/), each entry there (C(MEMORY.md), C(memory/)) is restored the same way.
+    type: path
+  owner:
+    description: Account that owns the restored files (the gateway's user). Default the owner of the database
+      in place, else of its nearest existing parent directory.
+    type: str
+  group:
+    description: Group of the restored files. Default the group of O(owner), else as O(owner).
+    type: str
+  mode:
+    description: Mode of restored files (octal string). Must let the owner read and write.
+    type: raw
+    default: "0600"
+  dir_mode:
+    description: Mode of restored directories (octal string). Must let the owner list, enter and write.
+    type: raw
+    default: "0700"
+  verify_checks:
+    description: Checks run on the staged copy before it is put in place; see M(openclaw.memory.lance_verify).
+      C(readwrite) runs on a scratch copy, never on the restored database.
+    type: list
+    elements: str
+    choices: [checksums, structure, content, search, readwrite]
+    default: [checksums, structure, content, search, readwrite]
+  expect:
+    description:
+      - Extra expectations for the staged copy, on top of the snapshot's C(SNAPSHOT.json), for example
+        C(total) set to the count the operator noted before the migration.
+      - The keys of O(openclaw.memory.lance_verify#module:expect).
+    type: dict
+  force:
+    description: Restore even when the database already holds the snapshot's files plus newer ones; the
+      newer state is moved aside, not deleted.
+    type: bool
+    default: false
+"""
+
+EXAMPLES = r"""
+- name: Restore the received snapshot at the plugin's dbPath (gateway stopped)
+  openclaw.memory.memory_restore:
+    snapshot: /var/lib/openclaw-memory/incoming/20260901T030000Z
+    db_path: "{{ openclaw_memory.db_path }}"
+    workspace: "{{ openclaw_memory.workspace.path }}"
+    owner: node
+  register: restored
+
+- name: The gateway did not come up on the restored database; put the original back
+  openclaw.memory.memory_restore:
+    state: rolled_back
+    db_path: "{{ openclaw_memory.db_path }}"
+"""
+
+RETURN = r"""
+state:
+  description: What happened. V(restored), V(same) (already in place), V(moved_on) (in place and written to since;
+    left alone), V(would_restore) (check mode), V(rolled_back), V(would_roll_back), V(nothing_to_undo).
+  returned: always
+  type: str
+db_path:
+  description: The database directory.
+  returned: always
+  type: str
+snapshot:
+  description: The snapshot restored.
+  returned: state=restored
+  type: str
+snapshot_name:
+  description: Name of the snapshot (from its C(SNAPSHOT.json); for a rollback, of the restore undone).
+  returned: always
+  type: str
+tables:
+  description: Each table of the snapshot with its version and rows.
+  returned: state=restored
+  type: dict
+  sample: {"memories": {"version": 52, "rows": 50}}
+total:
+  description: Memories in the snapshot.
+  returned: state=restored
+  type: int
+parts:
+  description: Each part (the database, each workspace entry) with its target, what was found there
+    (V(same), V(moved_on), V(differs)) and whether it was restored.
+  returned: state=restored
+  type: list
+  elements: dict
+aside:
+  description: Where the database that was in place went (C(<db_path>.pre-restore-<timestamp>)); null when
+    there was none or nothing was restored.
+  returned: state=restored
+  type: str
+workspace_aside:
+  description: Where the workspace entries that were in place went.
+  returned: when something was restored
+  type: list
+  elements: str
+moves:
+  description: Each rename done (kind, target, aside).
+  returned: when something was restored
+  type: list
+  elements: dict
+verify:
+  description: Verification of the staged copy; C(ok), C(checks) (name to C(ok), C(msg) and details; workspace
+    entries as C(workspace/<entry>:checksums)), C(mismatches), C(stats) (counts of the staged database).
+  returned: when something was restored, or verification failed
+  type: dict
+bytes_copied:
+  description: Bytes copied from the snapshot into the staging copies.
+  returned: state=restored
+  type: int
+undone:
+  description: For a rollback, each part put back (target, original_back, failed_copy).
+  returned: state=rolled_back
+  type: list
+  elements: dict
+journal:
+  description: Path of the restore journal.
+  returned: always
+  type: str
+duration_s:
+  description: Wall time in seconds.
+  returned: state=restored
+  type: float
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError
+from ansible_collections.openclaw.memory.plugins.module_utils.lance import HAS_LANCE, LANCE_IMPORT_ERROR
+from ansible_collections.openclaw.memory.plugins.module_utils.restore import (
+    ALL_CHECKS,
+    restore_snapshot,
+    rollback_restore,
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "state": {"type": "str", "choices": ["restored", "rolled_back"], "default": "restored"},
+            "snapshot": {"type": "path"},
+            "db_path": {"type": "path", "required": True},
+            "workspace": {"type": "path"},
+            "owner": {"type": "str"},
+            "group": {"type": "str"},
+            "mode": {"type": "raw", "default": "0600"},
+            "dir_mode": {"type": "raw", "default": "0700"},
+            "verify_checks": {"type": "list", "elements": "str", "choices": list(ALL_CHECKS), "default": list(ALL_CHECKS)},
+            "expect": {"type": "dict"},
+            "force": {"type": "bool", "default": False},
+        },
+        required_if=[("state", "restored", ("snapshot",))],
+        supports_check_mode=True,
+    )
+    p = module.params
+    if p["state"] == "restored" and not HAS_LANCE and set(p["verify_checks"]) - {"checksums"}:
+        module.fail_json(msg=missing_required_lib("pylance"), exception=LANCE_IMPORT_ERROR)
+    try:
+        if p["state"] == "rolled_back":
+            result = rollback_restore(p["db_path"], check_mode=module.check_mode)
+        else:
+            result = restore_snapshot(
+                p["snapshot"], p["db_path"], workspace=p["workspace"], owner=p["owner"], group=p["group"],
+                dir_mode=p["dir_mode"], file_mode=p["mode"], checks=p["verify_checks"], expect=p["expect"],
+                force=p["force"], check_mode=module.check_mode,
+            )
+    except MemoryToolError as e:
+        details = dict(e.details)
+        partial = details.pop("result", None) or {}
+        module.fail_json(msg=e.msg, verify=partial.get("verify"), **details)
+    for w in result.pop("warnings", []):
+        module.warn(w)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,331 @@
+# Copyright: openclaw.memory contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""memory_restore domain (plugins/module_utils/restore.py) on real small OpenClaw states.
+
+A snapshot of one generated state is restored over another: staged, verified,
+swapped, idempotent, rolled back; each failure leaves the live database as it
+was; each bad input's message is asserted. The module through Ansible is the
+last test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import lance
+import pytest
+from ansible_collections.openclaw.memory.plugins.module_utils import restore as R
+from ansible_collections.openclaw.memory.plugins.module_utils import snapshot as S
+from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError, sha256_file
+from ocmlab import fixtures as F
+
+DIMS = 16
+EMB = {"provider": "openai", "model": "text-embedding-3-small", "dimensions": DIMS}
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FAST = ["checksums", "structure", "content"]
+
+
+def tree(path):
+    """{relpath: sha256} of every file under path."""
+    out = {}
+    for root, _dirs, names in os.walk(path):
+        for name in names:
+            p = os.path.join(root, name)
+            out[os.path.relpath(p, path)] = sha256_file(p)
+    return out
+
+
+@pytest.fixture(scope="module")
+def old_snapshot(tmp_path_factory):
+    """A snapshot (with workspace) of a 24-memory memory-lancedb state."""
+    base = tmp_path_factory.mktemp("old")
+    st = F.build_state(str(base / "home"), n=24, dims=DIMS, seed=11)
+    snap = S.take_snapshot(st["db_path"], str(base / "snaps"), workspace=st["workspace"]["path"], embedding=EMB)
+    return {"state": st, "snapshot": snap["snapshot"], "name": snap["name"], "total": 24}
+
+
+@pytest.fixture
+def new_state(tmp_path):
+    """The new host: its own small database and workspace that the restore replaces."""
+    st = F.build_state(str(tmp_path / "home"), n=4, dims=DIMS, seed=12)
+    st["before_db"] = tree(st["db_path"])
+    st["before_md"] = sha256_file(os.path.join(st["workspace"]["path"], "MEMORY.md"))
+    return st
+
+
+def journal_state(db_path):
+    with open(R.journal_path(db_path), encoding="utf-8") as f:
+        return json.load(f)["state"]
+
+
+def rows(db_path):
+    return lance.dataset(os.path.join(db_path, "memories.lance")).count_rows()
+
+
+def siblings(path):
+    return sorted(os.listdir(os.path.dirname(path)))
+
+
+# --------------------------------------------------------------------------- the happy path
+
+
+def test_restore_replaces_database_and_workspace_keeps_originals_aside(old_snapshot, new_state):
+    db = new_state["db_path"]
+    ws = new_state["workspace"]["path"]
+    r = R.restore_snapshot(old_snapshot["snapshot"], db, workspace=ws, stamp="T1")
+    assert r["changed"] and r["state"] == "restored"
+    assert r["verify"]["ok"], r["verify"]["mismatches"]
+    assert set(r["verify"]["checks"]) >= {"checksums", "structure", "content", "search", "readwrite",
+                                          "workspace/MEMORY.md:checksums", "workspace/memory:checksums"}
+    assert r["verify"]["stats"]["total"] == 24
+    # The restored database opens with the snapshot's rows, at its version.
+    assert rows(db) == 24
+    snap_tree = {k[len("memories.lance/"):]: v for k, v in tree(old_snapshot["snapshot"]).items()
+                 if k.startswith("memories.lance/")}
+    assert {k[len("memories.lance/"):]: v for k, v in tree(db).items()} == snap_tree
+    # The original is kept beside it, byte for byte; nothing was deleted.
+    assert r["aside"] == db + ".pre-restore-T1"
+    assert tree(r["aside"]) == new_state["before_db"]
+    assert sha256_file(os.path.join(ws, "MEMORY.md.pre-restore-T1")) == new_state["before_md"]
+    assert sha256_file(os.path.join(ws, "MEMORY.md")) == sha256_file(
+        os.path.join(old_snapshot["snapshot"], "workspace", "MEMORY.md"))
+    assert os.path.isdir(os.path.join(ws, "memory.pre-restore-T1"))
+    # No staging copy is left, the journal says done, modes are private.
+    assert not [n for n in siblings(db) if R.STAGING_TAG in n]
+    assert journal_state(db) == "done"
+    some_file = next(os.path.join(d, f) for d, _s, fs in os.walk(db) for f in fs)
+    assert oct(os.stat(some_file).st_mode & 0o777) == "0o600"
+    assert oct(os.stat(db).st_mode & 0o777) == "0o700"
+
+
+def test_restoring_the_same_snapshot_again_changes_nothing(old_snapshot, new_state):
+    db = new_state["db_path"]
+    ws = new_state["workspace"]["path"]
+    R.restore_snapshot(old_snapshot["snapshot"], db, workspace=ws, checks=FAST, stamp="T1")
+    before = siblings(db)
+    again = R.restore_snapshot(old_snapshot["snapshot"], db, workspace=ws, checks=FAST, stamp="T2")
+    assert again["changed"] is False and again["state"] == "same"
+    assert siblings(db) == before
+    assert [p["state"] for p in again["parts"]] == ["same", "same", "same"]
+
+
+def test_check_mode_reports_and_writes_nothing(old_snapshot, new_state):
+    db = new_state["db_path"]
+    before = siblings(db)
+    r = R.restore_snapshot(old_snapshot["snapshot"], db, check_mode=True)
+    assert r["changed"] and r["state"] == "would_restore"
+    assert siblings(db) == before and tree(db) == new_state["before_db"]
+
+
+def test_restore_into_a_path_that_does_not_exist_yet(old_snapshot, tmp_path):
+    db = str(tmp_path / "home" / ".openclaw" / "memory" / "lancedb")
+    os.makedirs(str(tmp_path / "home"))
+    os.chown(str(tmp_path / "home"), 65534, 65534)
+    r = R.restore_snapshot(old_snapshot["snapshot"], db, checks=FAST)
+    assert r["changed"] and r["aside"] is None
+    assert rows(db) == 24
+    # Owned like the nearest existing parent (the gateway's home), parents included.
+    for p in (db, os.path.dirname(db), os.path.join(db, "memories.lance", "_versions")):
+        assert (os.stat(p).st_uid, os.stat(p).st_gid) == (65534, 65534), p
+
+
+def test_owner_option_chowns_every_file(old_snapshot, new_state):
+    db = new_state["db_path"]
+    R.restore_snapshot(old_snapshot["snapshot"], db, owner="nobody", checks=FAST)
+    owners = {os.lstat(os.path.join(d, f)).st_uid for d, _s, fs in os.walk(db) for f in fs}
+    assert owners == {65534}
+
+
+def test_database_that_moved_on_is_left_alone_unless_forced(old_snapshot, new_state):
+    db = new_state["db_path"]
+    R.restore_snapshot(old_snapshot["snapshot"], db, checks=FAST, stamp="T1")
+    F.add_memories(db, F.P.MEMORY_LANCEDB, 2, seed=11, start_index=100)  # the new gateway wrote two memories
+    r = R.restore_snapshot(old_snapshot["snapshot"], db, checks=FAST, stamp="T2")
+    assert r["changed"] is False and r["state"] == "moved_on"
+    assert "has moved on since" in r["warnings"][0] and "force=true" in r["warnings"][0]
+    assert rows(db) == 26
+    forced = R.restore_snapshot(old_snapshot["snapshot"], db, checks=FAST, force=True, stamp="T3")
+    assert forced["changed"] and rows(db) == 24
+    assert rows(db + ".pre-restore-T3") == 26  # the newer state is kept, not deleted
+
+
+# --------------------------------------------------------------------------- failures leave the live database alone
+
+
+def test_corrupt_snapshot_file_fails_naming_it_and_leaves_database_untouched(old_snapshot, new_state, tmp_path):
+    snap = str(tmp_path / "snapcopy")
+    subprocess.run(["cp", "-a", old_snapshot["snapshot"], snap], check=True)
+    data = min(os.listdir(os.path.join(snap, "memories.lance", "data")))
+    victim = os.path.join(snap, "memories.lance", "data", data)
+    with open(victim, "r+b") as f:
+        f.seek(40)
+        b = f.read(1)
+        f.seek(40)
+        f.write(bytes([b[0] ^ 0xFF]))
+    db = new_state["db_path"]
+    with pytest.raises(MemoryToolError) as e:
+        R.restore_snapshot(snap, db)
+    assert "failed verification, so it was not put in place" in e.value.msg
+    assert "memories.lance/data/%s" % data in e.value.msg
+    assert tree(db) == new_state["before_db"]
+    assert not [n for n in siblings(db) if R.STAGING_TAG in n or R.ASIDE_TAG in n]
+
+
+def test_failed_lance_verification_leaves_database_untouched(old_snapshot, new_state):
+    db = new_state["db_path"]
+    with pytest.raises(MemoryToolError) as e:
+        R.restore_snapshot(old_snapshot["snapshot"], db, expect={"total": 5000})
+    assert "total: expected 5000, found 24" in e.value.msg
+    assert e.value.details["result"]["verify"]["ok"] is False
+    assert tree(db) == new_state["before_db"]
+    assert not [n for n in siblings(db) if R.STAGING_TAG in n or R.ASIDE_TAG in n]
+
+
+def test_failure_while_renaming_puts_every_original_back(old_snapshot, new_state, monkeypatch):
+    db = new_state["db_path"]
+    ws = new_state["workspace"]["path"]
+    real = os.rename
+    calls = []
+
+    def flaky(src, dst):
+        calls.append((src, dst))
+        if len(calls) == 4:  # db aside, db in place, MEMORY.md aside, then the 4th rename fails
+            raise OSError(28, "No space left on device", src)
+        return real(src, dst)
+
+    monkeypatch.setattr(R.os, "rename", flaky)
+    with pytest.raises(MemoryToolError) as e:
+        R.restore_snapshot(old_snapshot["snapshot"], db, workspace=ws, checks=FAST, stamp="T1")
+    monkeypatch.setattr(R.os, "rename", real)
+    assert "every original was put back" in e.value.msg and "No space left on device" in e.value.msg
+    assert tree(db) == new_state["before_db"]
+    assert sha256_file(os.path.join(ws, "MEMORY.md")) == new_state["before_md"]
+    assert journal_state(db) == "rolled-back"
+    assert not [n for n in siblings(db) if R.STAGING_TAG in n]
+
+
+def test_crash_mid_swap_is_recovered_by_the_next_run(old_snapshot, new_state):
+    db = new_state["db_path"]
+    # What a kill -9 between the two renames leaves: original aside, nothing in place, journal "swapping".
+    aside = db + ".pre-restore-T0"
+    os.rename(db, aside)
+    R._write_journal(db, {"format": R.JOURNAL_FORMAT, "state": "swapping", "stamp": "T0", "moves": [
+        {"kind": "database", "target": db, "aside": aside, "staging": db + ".gone", "placed": False,
+         "moved_aside": True}]})
+    r = R.restore_snapshot(old_snapshot["snapshot"], db, checks=FAST, stamp="T1")
+    assert any("interrupted while renaming" in w for w in r["warnings"])
+    assert r["changed"] and rows(db) == 24
+    assert tree(r["aside"]) == new_state["before_db"]  # the recovered original was then moved aside properly
+
+
+# --------------------------------------------------------------------------- rollback
+
+
+def test_rollback_puts_the_original_back_and_keeps_the_restored_copy(old_snapshot, new_state):
+    db = new_state["db_path"]
+    ws = new_state["workspace"]["path"]
+    R.restore_snapshot(old_snapshot["snapshot"], db, workspace=ws, checks=FAST, stamp="T1")
+    check = R.rollback_restore(db, check_mode=True)
+    assert check["changed"] and check["state"] == "would_roll_back" and rows(db) == 24
+    r = R.rollback_restore(db, stamp="T2")
+    assert r["changed"] and r["state"] == "rolled_back"
+    assert tree(db) == new_state["before_db"]
+    assert sha256_file(os.path.join(ws, "MEMORY.md")) == new_state["before_md"]
+    assert rows(db + ".failed-restore-T2") == 24
+    assert not os.path.exists(db + ".pre-restore-T1")
+    again = R.rollback_restore(db)
+    assert again["changed"] is False and again["state"] == "rolled-back"
+
+
+def test_rollback_of_a_restore_into_an_empty_path_moves_the_copy_away(old_snapshot, tmp_path):
+    db = str(tmp_path / "lancedb")
+    R.restore_snapshot(old_snapshot["snapshot"], db, checks=FAST)
+    r = R.rollback_restore(db, stamp="T9")
+    assert r["changed"] and not os.path.exists(db) and rows(db + ".failed-restore-T9") == 24
+
+
+def test_rollback_without_a_journal_changes_nothing(tmp_path):
+    r = R.rollback_restore(str(tmp_path / "lancedb"))
+    assert r == {"changed": False, "db_path": str(tmp_path / "lancedb"), "journal": str(tmp_path / "lancedb") +
+                 R.JOURNAL_SUFFIX, "undone": [], "snapshot_name": None, "state": "nothing_to_undo"}
+
+
+def test_rollback_refuses_when_the_original_has_vanished(old_snapshot, new_state):
+    db = new_state["db_path"]
+    r = R.restore_snapshot(old_snapshot["snapshot"], db, checks=FAST, stamp="T1")
+    os.rename(r["aside"], r["aside"] + ".moved-by-someone")
+    with pytest.raises(MemoryToolError) as e:
+        R.rollback_restore(db)
+    assert "is no longer at '%s'" % r["aside"] in e.value.msg and "restored copy is left in place" in e.value.msg
+    assert rows(db) == 24
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_bad_inputs_name_the_value_and_the_fix(old_snapshot, new_state, tmp_path):
+    db = new_state["db_path"]
+    snap = old_snapshot["snapshot"]
+    cases = [
+        ({"snapshot": str(tmp_path / "nope"), "db_path": db}, "does not exist or is not a directory; transfer it"),
+        ({"snapshot": str(tmp_path), "db_path": db}, "is not a complete snapshot: it has no SNAPSHOT.json"),
+        ({"snapshot": "relative/snap", "db_path": db}, "snapshot 'relative/snap' must be an absolute path"),
+        ({"snapshot": snap, "db_path": os.path.join(snap, "memories.lance")}, "overlap"),
+        ({"snapshot": snap, "db_path": db, "checks": ["checksums", "bogus"]}, "unknown check(s) bogus"),
+        ({"snapshot": snap, "db_path": db, "file_mode": "0400"}, "would lock the owner out"),
+        ({"snapshot": snap, "db_path": db, "owner": "no-such-user-x"}, "owner 'no-such-user-x' is not a user"),
+    ]
+    a_file = tmp_path / "afile"
+    a_file.write_text("x")
+    cases.append(({"snapshot": snap, "db_path": str(a_file)}, "is a file, not a database directory"))
+    for kwargs, text in cases:
+        with pytest.raises(MemoryToolError) as e:
+            kw = dict(kwargs)
+            R.restore_snapshot(kw.pop("snapshot"), kw.pop("db_path"), **kw)
+        assert text in e.value.msg, (kwargs, e.value.msg)
+    assert tree(db) == new_state["before_db"]
+
+
+def test_snapshot_without_sums_is_refused(old_snapshot, new_state, tmp_path):
+    snap = str(tmp_path / "nosums")
+    subprocess.run(["cp", "-a", old_snapshot["snapshot"], snap], check=True)
+    os.unlink(os.path.join(snap, "SHA256SUMS"))
+    with pytest.raises(MemoryToolError) as e:
+        R.restore_snapshot(snap, new_state["db_path"])
+    assert "has no SHA256SUMS; it cannot be verified, so it is not restored" in e.value.msg
+
+
+# --------------------------------------------------------------------------- the module through Ansible
+
+
+def _ansible(args, check=False):
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
+               ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".collections"))
+    cmd = [os.path.join(REPO, ".venv", "bin", "ansible"), "localhost", "-o", "-m", "openclaw.memory.memory_restore",
+           "-a", json.dumps(args)] + (["--check"] if check else [])
+    p = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    out = p.stdout.strip()
+    status = out.split(" | ")[1].split(" ")[0] if " | " in out else "?"
+    payload = json.loads(out.split("=> ", 1)[1]) if "=> " in out else {}
+    return status, payload, p
+
+
+def test_module_end_to_end(old_snapshot, new_state):
+    db = new_state["db_path"]
+    args = {"snapshot": old_snapshot["snapshot"], "db_path": db, "workspace": new_state["workspace"]["path"],
+            "verify_checks": FAST}
+    status, res, p = _ansible(args, check=True)
+    assert status == "CHANGED" and res["state"] == "would_restore", p.stdout + p.stderr
+    status, res, p = _ansible(args)
+    assert status == "CHANGED" and res["state"] == "restored" and res["verify"]["ok"], p.stdout + p.stderr
+    status, res, p = _ansible(args)
+    assert status == "SUCCESS" and res["changed"] is False and res["state"] == "same", p.stdout + p.stderr
+    status, res, p = _ansible({"state": "rolled_back", "db_path": db})
+    assert status == "CHANGED" and res["state"] == "rolled_back", p.stdout + p.stderr
+    assert tree(db) == new_state["before_db"]
+    status, res, p = _ansible(dict(args, expect={"total": 1}))
+    assert status == "FAILED!" and "total: expected 1, found 24" in res["msg"], p.stdout + p.stderr
+    assert res["verify"]["ok"] is False
+    assert tree(db) == new_state["before_db"]
