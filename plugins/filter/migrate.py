@@ -1,0 +1,67 @@
+# Copyright: openclaw.memory contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters playbooks/migrate.yml decides with; the logic is in module_utils/migrate.py."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.openclaw.memory.plugins.module_utils import migrate as M
+from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError
+
+
+def _call(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except MemoryToolError as e:
+        raise AnsibleFilterError(e.msg)
+
+
+def migration_pairs(old_hosts, new_hosts, hostvars=None):
+    """[{name, old, new}]: each new host with the old host it takes over from (openclaw_migrate_from, else by index)."""
+    explicit = {}
+    for host in new_hosts or []:
+        hv = hostvars[host] if hostvars is not None and host in hostvars else {}
+        value = hv.get("openclaw_migrate_from") if hasattr(hv, "get") else None
+        if value:
+            explicit[host] = str(value)
+    return _call(M.pair_hosts, list(old_hosts or []), list(new_hosts or []), explicit)
+
+
+def migration_preflight(pair, old_facts, new_facts, allow_plugin_upgrade=False, free_bytes=None):
+    """Messages that block the pair (empty list: it may go ahead)."""
+    return _call(M.preflight_problems, pair, old_facts, new_facts, allow_plugin_upgrade=bool(allow_plugin_upgrade),
+                 free_bytes=free_bytes)
+
+
+def migration_verdict(old_state, new_state):
+    passed, reason = M.pair_verdict(old_state, new_state)
+    return {"passed": passed, "reason": reason}
+
+
+def migration_evidence(pair, old_state, new_state, now_iso):
+    return M.build_evidence(pair, old_state or {}, new_state or {}, now_iso)
+
+
+def migration_report(items, run):
+    return M.build_report(items, run)
+
+
+def migration_report_md(report):
+    return M.report_markdown(report)
+
+
+def rsync_stats(text):
+    return M.rsync_stats(text)
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "migration_pairs": migration_pairs,
+            "migration_preflight": migration_preflight,
+            "migration_verdict": migration_verdict,
+            "migration_evidence": migration_evidence,
+            "migration_report": migration_report,
+            "migration_report_md": migration_report_md,
+            "rsync_stats": rsync_stats,
+        }

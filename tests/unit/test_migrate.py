@@ -1,0 +1,236 @@
+# Copyright: openclaw.memory contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The decisions of migrate.yml (plugins/module_utils/migrate.py): pairing, preflight, verdict, evidence, report.
+
+Preflight runs on the real facts of generated states (facts.gather), so a
+change in the facts' shape breaks these tests, not a migration.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from ansible_collections.openclaw.memory.plugins.module_utils import migrate as M
+from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError
+from ansible_collections.openclaw.memory.plugins.module_utils.facts import gather
+from ocmlab import fixtures as F
+
+DIMS = 16
+PAIR = {"name": "old1-to-new1", "old": "old1", "new": "new1"}
+
+# --------------------------------------------------------------------------- pairing
+
+
+def test_pairs_follow_inventory_order():
+    assert M.pair_hosts(["o1", "o2"], ["n1", "n2"]) == [
+        {"name": "o1-to-n1", "old": "o1", "new": "n1"}, {"name": "o2-to-n2", "old": "o2", "new": "n2"}]
+
+
+def test_explicit_partner_wins_and_old_hosts_without_partner_are_left_out():
+    pairs = M.pair_hosts(["o1", "o2", "o3"], ["n1", "n2"], {"n1": "o3"})
+    assert pairs == [{"name": "o3-to-n1", "old": "o3", "new": "n1"}, {"name": "o2-to-n2", "old": "o2", "new": "n2"}]
+    assert M.pair_of(pairs, "o3") == dict(pairs[0], role="old", partner="n1")
+    assert M.pair_of(pairs, "n2") == dict(pairs[1], role="new", partner="o2")
+    assert M.pair_of(pairs, "o1") is None
+
+
+@pytest.mark.parametrize("old,new,explicit,text", [
+    (["o1"], ["n1", "n2"], {}, ("New host n2 is number 2 in 'openclaw_new' but 'openclaw_old' has only 1 host(s): set "
+                               "openclaw_migrate_from on n2")),
+    (["o1", "o2"], ["n1", "n2"], {"n2": "o1"}, "New hosts n1 and n2 both take over old host o1"),
+    (["o1"], ["n1"], {"n1": "ox"}, "openclaw_migrate_from=ox on new host n1 names no host of group 'openclaw_old' (o1)"),
+    (["o1"], [], {}, "Inventory group 'openclaw_new' is empty"),
+    ([], ["n1"], {}, "Inventory group 'openclaw_old' is empty"),
+    (["h1"], ["h1"], {}, "Host(s) h1 are in both 'openclaw_old' and 'openclaw_new'"),
+])
+def test_pairing_mistakes_name_the_host_and_the_fix(old, new, explicit, text):
+    with pytest.raises(MemoryToolError) as e:
+        M.pair_hosts(old, new, explicit)
+    assert text in e.value.msg
+
+
+def test_pair_names_are_file_name_safe():
+    assert M.pair_name("old.example.com", "new host/2") == "old.example.com-to-new_host_2"
+
+
+def test_the_filter_reads_openclaw_migrate_from_from_hostvars():
+    from ansible.errors import AnsibleFilterError
+    from ansible_collections.openclaw.memory.plugins.filter.migrate import migration_pairs
+
+    hv = {"n1": {"openclaw_migrate_from": "o2"}, "n2": {"openclaw_migrate_from": "o1"}}
+    assert [p["old"] for p in migration_pairs(["o1", "o2"], ["n1", "n2"], hv)] == ["o2", "o1"]
+    # Positional pairing is literal: n2 is second, so it takes o2, which n1 already took.
+    with pytest.raises(AnsibleFilterError, match="New hosts n1 and n2 both take over old host o2"):
+        migration_pairs(["o1", "o2"], ["n1", "n2"], {"n1": {"openclaw_migrate_from": "o2"}, "n2": {}})
+
+
+# --------------------------------------------------------------------------- preflight on real facts
+
+
+@pytest.fixture(scope="module")
+def facts_pair(tmp_path_factory):
+    """Facts of an old host with 12 memories and a new host with an empty install of the same setup."""
+    base = tmp_path_factory.mktemp("pre")
+    old = F.build_state(str(base / "old"), n=12, dims=DIMS, seed=3)
+    new = F.build_state(str(base / "new"), n=0, dims=DIMS, seed=4)
+    return (gather(home=old["home"], user="root"), gather(home=new["home"], user="root"))
+
+
+def test_same_setup_passes(facts_pair):
+    old, new = facts_pair
+    assert M.preflight_problems(PAIR, old, new, free_bytes=10 ** 12) == []
+
+
+@pytest.mark.parametrize("mutate,text", [
+    (lambda n: n["embedding"].update(model="nomic-embed-text"),
+     "pair old1-to-new1: embedding.model differs: old1 has 'text-embedding-3-small', new1 has 'nomic-embed-text'"),
+    (lambda n: n["embedding"].update(dimensions=1024), "embedding.dimensions differs: old1 has 16, new1 has 1024"),
+    (lambda n: n["embedding"].update(provider="ollama"), ("embedding.provider differs: old1 has 'openai', new1 has "
+                                                         "'ollama'")),
+    (lambda n: n.update(plugin="memory-lancedb-pro"), ("plugin differs: old1 has 'memory-lancedb', new1 has "
+                                                      "'memory-lancedb-pro'")),
+    (lambda n: n.update(scopes={"default": "agent:main"}), ("scopes differs: old1 has None, new1 has "
+                                                           "{\"default\": \"agent:main\"}")),
+    (lambda n: n.update(plugin_version="2027.1.1"), ("plugin_version differs: old1 has '2026.9.6', new1 has "
+                                                    "'2027.1.1'; install the same plugin version")),
+    (lambda n: n.update(plugin_lancedb_version="0.20.0"), ("plugin_lancedb_version (@lancedb/lancedb) differs: old1 "
+                                                          "has '0.27.2', new1 has '0.20.0'")),
+    (lambda n: n["libs"].update(pylance="0.16.1"), ("new host new1's Lance (pylance 0.16.1) cannot read data storage "
+                                                   "version 2.2 of old1's tables")),
+    (lambda n: n["libs"].update(pylance=None), "new host new1 has no usable pylance"),
+])
+def test_each_difference_is_named_with_both_values(facts_pair, mutate, text):
+    old, new = copy.deepcopy(facts_pair[0]), copy.deepcopy(facts_pair[1])
+    mutate(new)
+    problems = M.preflight_problems(PAIR, old, new, free_bytes=10 ** 12)
+    assert len(problems) == 1 and text in problems[0], problems
+
+
+def test_plugin_upgrade_allowed_only_upwards(facts_pair):
+    old, new = copy.deepcopy(facts_pair[0]), copy.deepcopy(facts_pair[1])
+    new["plugin_version"] = "2027.1.1"
+    assert M.preflight_problems(PAIR, old, new, allow_plugin_upgrade=True, free_bytes=10 ** 12) == []
+    new["plugin_version"] = "2026.1.0"
+    p = M.preflight_problems(PAIR, old, new, allow_plugin_upgrade=True, free_bytes=10 ** 12)
+    assert len(p) == 1 and "allows only a newer plugin on the new host, never a downgrade" in p[0]
+
+
+def test_too_little_space_on_new_is_refused(facts_pair):
+    old, new = facts_pair
+    need = old["referenced_bytes"]
+    assert need > 0
+    assert M.preflight_problems(PAIR, old, new, free_bytes=2 * need) == []
+    p = M.preflight_problems(PAIR, old, new, free_bytes=2 * need - 1)
+    assert len(p) == 1 and "new host new1 has" in p[0] and "(2 x the" in p[0] and "free space on new1" in p[0]
+
+
+def test_no_database_on_old_is_refused(facts_pair):
+    old, new = copy.deepcopy(facts_pair[0]), facts_pair[1]
+    old.update(db_exists=False, tables={})
+    p = M.preflight_problems(PAIR, old, new, free_bytes=10 ** 12)
+    assert len(p) == 1 and "no memory database found on old host old1" in p[0]
+
+
+def test_missing_facts_name_the_host():
+    assert "no facts from new host new1" in M.preflight_problems(PAIR, {"x": 1}, None)[0]
+    assert "no facts from old host old1" in M.preflight_problems(PAIR, None, {"x": 1})[0]
+
+
+def test_versions_and_readers():
+    assert M.version_tuple("2026.9.6") == (2026, 9, 6)
+    assert M.version_tuple("v1.2.3-beta") == (1, 2, 3)
+    assert M.version_tuple(None) is None and M.version_tuple("abc") is None
+    assert "2.2" not in M.pylance_reads("0.38.2") and "2.1" in M.pylance_reads("0.38.2")
+    assert M.pylance_reads("0.16.0") == ("0.1", "legacy", "2.0")
+    assert "2.2" in M.pylance_reads("14.0.2")
+
+
+# --------------------------------------------------------------------------- transfer stats
+
+
+def test_rsync_stats_are_parsed():
+    out = """Number of files: 44 (reg: 40, dir: 4)
+Number of created files: 3
+Number of regular files transferred: 3
+Total file size: 1,234,567 bytes
+Total transferred file size: 12,345 bytes
+Total bytes sent: 13,001
+"""
+    assert M.rsync_stats(out) == {"files_total": 44, "files_transferred": 3, "bytes_total": 1234567,
+                                  "bytes_transferred": 12345, "bytes_sent": 13001}
+    assert M.rsync_stats(out.splitlines()) == M.rsync_stats(out)
+    assert M.rsync_stats("") == {}
+
+
+# --------------------------------------------------------------------------- verdict, evidence, report
+
+
+def _states(passed=True):
+    meta = {"total": 30, "by_category": {"fact": 20, "preference": 10}, "tables": {"memories": {"version": 33,
+            "rows": 30}}, "probes": [{"id": "abc123456789xyz", "text": "the amber otter"}],
+            "embedding": {"provider": "openai", "model": "m", "dimensions": 16},
+            "checksums": {"file": "SHA256SUMS", "sha256": "f" * 64}}
+    old = {"facts": {"plugin": "memory-lancedb", "plugin_version": "2026.9.6", "db_path": "/o/db"},
+           "presync": {"name": "p1", "bytes_copied": 1000}, "final": {"name": "f1", "snapshot": "/s/f1",
+                                                                      "bytes_copied": 50, "meta": meta},
+           "t_stop": 100.0}
+    new = {"facts": {"plugin": "memory-lancedb", "plugin_version": "2026.9.6", "db_path": "/n/db"},
+           "transfer": {"presync": {"bytes_transferred": 1000}, "final": {"bytes_transferred": 50, "resent": []}},
+           "restored": {"snapshot_name": "f1", "snapshot": "/in/f1"}, "verified": True, "t_verified": 102.5,
+           "verify": {"ok": True, "checks": {"content": {"ok": True, "msg": "fine"}, "readwrite": {"ok": True,
+                                                                                                 "msg": "rw"}},
+                      "mismatches": [], "stats": {"total": 30, "by_category": {"fact": 20, "preference": 10}}},
+           "facts_after": {"tables": {"memories": {"version": 33, "rows": 30}}}}
+    if not passed:
+        new.update(failed=True, failed_step="verify", reason="total: expected 30, found 29", verified=False,
+                   rollback="original database back in place")
+        new["verify"] = {"ok": False, "checks": {"content": {"ok": False, "msg": "1 problem"}},
+                         "mismatches": ["total: expected 30, found 29", "probe abc123456789xyz: missing"],
+                         "stats": {"total": 29, "by_category": {"fact": 19, "preference": 10}}}
+        old["t_restarted"] = 104.0
+    return old, new
+
+
+def test_verdict():
+    assert M.pair_verdict(*_states()) == (True, "every check passed")
+    passed, reason = M.pair_verdict(*_states(False))
+    assert not passed and reason == "new host failed at verify: total: expected 30, found 29"
+    old, new = _states()
+    new["restored"]["snapshot_name"] = "p1"
+    assert M.pair_verdict(old, new) == (False, "new host restored p1, not old host's final snapshot f1")
+    assert M.pair_verdict({}, {}) == (False, "old host made no final snapshot")
+    assert M.pair_verdict({"skipped": True, "evidence_time": "T"}, {})[1] == "already migrated (evidence from T)"
+
+
+def test_evidence_holds_counts_versions_checksums_and_times():
+    old, new = _states()
+    ev = M.build_evidence(PAIR, old, new, "2026-09-01T00:00:00Z")
+    assert ev["format"] == M.EVIDENCE_FORMAT and ev["pair"] == "old1-to-new1"
+    assert ev["baseline"]["total"] == ev["restored"]["total"] == 30
+    assert ev["tables"] == {"memories": {"version": 33, "rows": 30}}
+    assert ev["checksums"]["sha256"] == "f" * 64 and ev["downtime_s"] == 2.5
+    assert ev["versions"]["new"]["plugin_version"] == "2026.9.6"
+    assert ev["checks"]["readwrite"] == {"ok": True, "msg": "rw"}
+    json.dumps(ev)
+
+
+def test_report_json_and_markdown():
+    ok_old, ok_new = _states()
+    bad_old, bad_new = _states(False)
+    items = [{"pair": PAIR, "old_state": ok_old, "new_state": ok_new},
+             {"pair": {"name": "old2-to-new2", "old": "old2", "new": "new2"}, "old_state": bad_old,
+              "new_state": bad_new}]
+    rep = M.build_report(items, {"id": "r1", "started": "S", "finished": "E"})
+    assert rep["passed"] is False
+    good, bad = rep["pairs"]
+    assert good["verdict"] == "passed" and good["downtime_s"] == 2.5 and good["probes"][0]["restored"] is True
+    assert bad["verdict"] == "failed" and bad["downtime_s"] == 4.0 and bad["probes"][0]["restored"] is False
+    assert bad["rollback"] == {"new": "original database back in place", "old_gateway_restarted": True}
+    md = M.report_markdown(rep)
+    assert "| old1-to-new1 | old1 | new1 | PASSED | 2.5 | 30 → 30 |" in md
+    assert "| old2-to-new2 | old2 | new2 | FAILED | 4.0 | 30 → 29 |" in md
+    assert "| fact | 20 | 19 |" in md and "- total: expected 30, found 29" in md
+    assert "at least one pair FAILED" in md
+    json.dumps(rep)
