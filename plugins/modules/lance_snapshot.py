@@ -109,7 +109,8 @@ options:
     description:
       - The embedding identity to record in C(SNAPSHOT.json) for later checks, usually
         C(openclaw_memory.embedding) from M(openclaw.memory.openclaw_memory_facts). Only C(provider),
-        C(model) and C(dimensions) are kept; any other key (an API key) is dropped.
+        C(model) and C(dimensions) are kept in C(SNAPSHOT.json); other keys are dropped. Never pass the API key;
+        like every option value it would be echoed in the task's invocation.
     type: dict
   probes:
     description: How many spot-check memories (deterministic choice) to record in C(SNAPSHOT.json).
