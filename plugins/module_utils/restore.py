@@ -331,7 +331,7 @@ def _recover(db_path, warnings):
     journal = _read_journal(db_path)
     if journal and journal.get("state") == "swapping":
         _undo(journal, journal.get("stamp") or utc_now_name())
-        journal["state"] = "rolled-back"
+        journal["state"] = "rolled_back"
         journal["recovered"] = True
         _write_journal(db_path, journal)
         warnings.append("A restore of '%s' was interrupted while renaming (journal %s); the original was put back "
@@ -469,7 +469,7 @@ def _swap(todo, db_path, snapshot, meta, stamp, result):
             _fsync_dir(os.path.dirname(move["target"]))
     except OSError as e:
         _undo(journal, stamp)
-        journal["state"] = "rolled-back"
+        journal["state"] = "rolled_back"
         _write_journal(db_path, journal)
         raise MemoryToolError("Renaming the restored copy into place failed (%s: %s); every original was put back"
                               % (e.filename or "?", e.strerror or e), result=result)
@@ -502,12 +502,14 @@ def _undo(journal, stamp):
     return undone
 
 
-def rollback_restore(db_path, check_mode=False, stamp=None):
+def rollback_restore(db_path, snapshot=None, check_mode=False, stamp=None):
     """Undo the last restore of `db_path` from its journal.
 
     The restored copy is kept as `<target>.failed-restore-<ts>` and each
     original goes back in place. changed=false when there is nothing to undo
-    (no journal, or it was already rolled back).
+    (no journal, or it was already rolled back), and when `snapshot` is given
+    but the last restore was of another snapshot (state `other_restore`): a
+    caller undoing its own restore never undoes an earlier one.
     """
     db_path = _clean(db_path)
     if not db_path or not os.path.isabs(db_path):
@@ -517,6 +519,9 @@ def rollback_restore(db_path, check_mode=False, stamp=None):
               "snapshot_name": (journal or {}).get("snapshot_name")}
     if not journal or journal.get("state") not in ("done", "swapping"):
         result["state"] = "nothing_to_undo" if not journal else journal.get("state")
+        return result
+    if snapshot and _clean(snapshot) != journal.get("snapshot"):
+        result["state"] = "other_restore"
         return result
     for move in journal.get("moves") or []:
         if move.get("aside") and not os.path.lexists(move["aside"]) and not move.get("placed"):
@@ -531,7 +536,7 @@ def rollback_restore(db_path, check_mode=False, stamp=None):
         result["state"] = "would_roll_back"
         return result
     result["undone"] = _undo(journal, stamp or utc_now_name())
-    journal["state"] = "rolled-back"
+    journal["state"] = "rolled_back"
     journal["rolled_back"] = time.time()
     _write_journal(db_path, journal)
     return result

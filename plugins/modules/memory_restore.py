@@ -47,8 +47,12 @@ options:
     choices: [restored, rolled_back]
     default: restored
   snapshot:
-    description: Snapshot directory on this host (it holds C(SNAPSHOT.json) and C(SHA256SUMS)). Required with
-      O(state=restored).
+    description:
+      - Snapshot directory on this host (it holds C(SNAPSHOT.json) and C(SHA256SUMS)). Required with
+        O(state=restored).
+      - With O(state=rolled_back), optional. When given, the last restore is undone only if it restored this
+        snapshot (else C(changed=false), RV(state=other_restore)), so undoing a failed attempt never undoes
+        an earlier, good restore.
     type: path
   db_path:
     description: The memory plugin's database directory (M(openclaw.memory.openclaw_memory_facts) reports it
@@ -214,7 +218,7 @@ def main():
         module.fail_json(msg=missing_required_lib("pylance"), exception=LANCE_IMPORT_ERROR)
     try:
         if p["state"] == "rolled_back":
-            result = rollback_restore(p["db_path"], check_mode=module.check_mode)
+            result = rollback_restore(p["db_path"], snapshot=p["snapshot"], check_mode=module.check_mode)
         else:
             result = restore_snapshot(
                 p["snapshot"], p["db_path"], workspace=p["workspace"], owner=p["owner"], group=p["group"],

@@ -202,7 +202,7 @@ def test_failure_while_renaming_puts_every_original_back(old_snapshot, new_state
     assert "every original was put back" in e.value.msg and "No space left on device" in e.value.msg
     assert tree(db) == new_state["before_db"]
     assert sha256_file(os.path.join(ws, "MEMORY.md")) == new_state["before_md"]
-    assert journal_state(db) == "rolled-back"
+    assert journal_state(db) == "rolled_back"
     assert not [n for n in siblings(db) if R.STAGING_TAG in n]
 
 
@@ -236,7 +236,16 @@ def test_rollback_puts_the_original_back_and_keeps_the_restored_copy(old_snapsho
     assert rows(db + ".failed-restore-T2") == 24
     assert not os.path.exists(db + ".pre-restore-T1")
     again = R.rollback_restore(db)
-    assert again["changed"] is False and again["state"] == "rolled-back"
+    assert again["changed"] is False and again["state"] == "rolled_back"
+
+
+def test_rollback_naming_another_snapshot_undoes_nothing(old_snapshot, new_state, tmp_path):
+    db = new_state["db_path"]
+    R.restore_snapshot(old_snapshot["snapshot"], db, checks=FAST, stamp="T1")
+    r = R.rollback_restore(db, snapshot=str(tmp_path / "some-other-snapshot"))
+    assert r["changed"] is False and r["state"] == "other_restore" and rows(db) == 24
+    r = R.rollback_restore(db, snapshot=old_snapshot["snapshot"] + "/")
+    assert r["changed"] and r["state"] == "rolled_back"
 
 
 def test_rollback_of_a_restore_into_an_empty_path_moves_the_copy_away(old_snapshot, tmp_path):
