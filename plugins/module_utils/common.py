@@ -49,8 +49,19 @@ def sha256_file(path):
 
 def tree_size(path):
     """(bytes, files) under `path`, what `cp -r` would copy; symlinks not followed."""
+    stats = tree_stats(path)
+    return stats["bytes"], stats["files"]
+
+
+def tree_stats(path, uid=None):
+    """dict(bytes, files, foreign) under `path`; symlinks not followed.
+
+    `foreign` counts files and dirs (including `path`) not owned by `uid`
+    (None when `uid` is None): what the gateway's account could not rewrite.
+    """
     total = files = 0
-    for root, _dirs, names in os.walk(path):
+    foreign = 0 if uid is None else _foreign(path, uid)
+    for root, dirs, names in os.walk(path):
         for name in names:
             try:
                 st = os.lstat(os.path.join(root, name))
@@ -58,7 +69,29 @@ def tree_size(path):
                 continue
             total += st.st_size
             files += 1
-    return total, files
+            if uid is not None and st.st_uid != uid:
+                foreign += 1
+        if uid is not None:
+            foreign += sum(_foreign(os.path.join(root, name), uid) for name in dirs)
+    return {"bytes": total, "files": files, "foreign": None if uid is None else foreign}
+
+
+def _foreign(path, uid):
+    try:
+        return int(os.lstat(path).st_uid != uid)
+    except FileNotFoundError:
+        return 0
+
+
+def blocked_ancestor(path):
+    """For a path that looks absent: its nearest existing ancestor when this account cannot search it, else None.
+
+    Tells "does not exist" apart from "cannot be seen" (a 0700 dir of another user on the way).
+    """
+    parent = os.path.dirname(path)
+    while parent != path and not os.path.lexists(parent):
+        path, parent = parent, os.path.dirname(parent)
+    return parent if os.path.isdir(parent) and not os.access(parent, os.X_OK) else None
 
 
 def is_within(child, parent):
