@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: openclaw.memory contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Where an OpenClaw install keeps its memory, resolved the way OpenClaw does (stdlib only).
@@ -26,11 +25,14 @@ import subprocess
 import unicodedata
 import urllib.parse
 
-from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError
+from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError, blocked_ancestor
 from ansible_collections.openclaw.memory.plugins.module_utils.plugins import (
     CONFIG_NAMES,
+    EXTENSIONS_DIR,
+    LANCEDB_CLIENT_PACKAGE,
     MEMORY_CORE,
     MEMORY_LANCEDB_PRO,
+    PACKAGE_NAMES,
     PLUGINS,
     STATE_DIR_NAMES,
     embedding_dimensions,
@@ -47,7 +49,7 @@ class JSON5Error(MemoryToolError):
     """A JSON5 syntax error at a 1-based line and column."""
 
     def __init__(self, reason, line, column):
-        super().__init__("line %d, column %d: %s" % (line, column, reason), line=line, column=column)
+        super().__init__(f"line {line}, column {column}: {reason}", line=line, column=column)
         self.reason = reason
         self.line = line
         self.column = column
@@ -89,7 +91,7 @@ def _describe(text, pos):
     if pos >= len(text):
         return "the end of the file"
     ch = text[pos]
-    return "%r" % ch if ch.isprintable() else "character U+%04X" % ord(ch)
+    return f"{ch!r}" if ch.isprintable() else f"character U+{ord(ch):04X}"
 
 
 class _JSON5Parser:
@@ -127,7 +129,7 @@ class _JSON5Parser:
         value = self.value(0)
         self.skip()
         if self.i < self.n:
-            self.fail("unexpected %s after the end of the value" % _describe(self.s, self.i))
+            self.fail(f"unexpected {_describe(self.s, self.i)} after the end of the value")
         return value
 
     def value(self, depth):
@@ -147,7 +149,7 @@ class _JSON5Parser:
                 return val
         if ch in "+-.0123456789IN":
             return self.number()
-        self.fail("expected a value, got %s" % _describe(self.s, self.i))
+        self.fail(f"expected a value, got {_describe(self.s, self.i)}")
 
     def _ident_follows(self, pos):
         return pos < self.n and (_id_part(self.s[pos]) or self.s[pos] == "\\")
@@ -161,7 +163,7 @@ class _JSON5Parser:
         if end < self.n and (self.s[end].isdigit() or _id_part(self.s[end])):
             if self.s[end].isdigit():
                 self.fail("numbers cannot have leading zeros", self.i)
-            self.fail("invalid number: unexpected %s" % _describe(self.s, end), end)
+            self.fail(f"invalid number: unexpected {_describe(self.s, end)}", end)
         self.i = end
         sign = -1 if text[0] == "-" else 1
         body = text.lstrip("+-")
@@ -178,7 +180,7 @@ class _JSON5Parser:
     def _hex(self, count):
         digits = self.s[self.i:self.i + count]
         if len(digits) != count or any(c not in "0123456789abcdefABCDEF" for c in digits):
-            self.fail("expected %d hex digits in an escape" % count)
+            self.fail(f"expected {count} hex digits in an escape")
         self.i += count
         return int(digits, 16)
 
@@ -206,17 +208,17 @@ class _JSON5Parser:
             out.append(s[self.i:j])
             self.i = j
             if j >= n:
-                self.fail("a string is never closed with %s" % quote, start)
+                self.fail(f"a string is never closed with {quote}", start)
             ch = s[j]
             if ch == quote:
                 self.i += 1
                 return "".join(out)
             if ch in "\n\r":
-                self.fail("a string runs into a line break (end it with %s or escape the break)" % quote, j)
+                self.fail(f"a string runs into a line break (end it with {quote} or escape the break)", j)
             # backslash
             self.i += 1
             if self.i >= n:
-                self.fail("a string is never closed with %s" % quote, start)
+                self.fail(f"a string is never closed with {quote}", start)
             esc = s[self.i]
             self.i += 1
             if esc in _SIMPLE_ESCAPES:
@@ -226,7 +228,7 @@ class _JSON5Parser:
                     self.fail("\\0 cannot be followed by a digit", self.i - 2)
                 out.append("\0")
             elif esc in "123456789":
-                self.fail("\\%s is not a valid escape" % esc, self.i - 2)
+                self.fail(f"\\{esc} is not a valid escape", self.i - 2)
             elif esc == "x":
                 out.append(chr(self._hex(2)))
             elif esc == "u":
@@ -259,12 +261,12 @@ class _JSON5Parser:
             self.i += 1
             first = False
         if first:
-            self.fail("expected a property name or '}', got %s" % _describe(self.s, self.i))
+            self.fail(f"expected a property name or '}}', got {_describe(self.s, self.i)}")
         return "".join(out)
 
     def _enter(self, depth):
         if depth > MAX_DEPTH:
-            self.fail("objects and arrays are nested more than %d deep" % MAX_DEPTH)
+            self.fail(f"objects and arrays are nested more than {MAX_DEPTH} deep")
         self.i += 1
 
     def obj(self, depth):
@@ -278,7 +280,7 @@ class _JSON5Parser:
             name = self.key()
             self.skip()
             if self.i >= self.n or self.s[self.i] != ":":
-                self.fail("expected ':' after the property name %r, got %s" % (name, _describe(self.s, self.i)))
+                self.fail(f"expected ':' after the property name {name!r}, got {_describe(self.s, self.i)}")
             self.i += 1
             out[name] = self.value(depth)
             self.skip()
@@ -288,7 +290,7 @@ class _JSON5Parser:
             if self.i < self.n and self.s[self.i] == "}":
                 self.i += 1
                 return out
-            self.fail("expected ',' or '}' after the value of %r, got %s" % (name, _describe(self.s, self.i)))
+            self.fail(f"expected ',' or '}}' after the value of {name!r}, got {_describe(self.s, self.i)}")
 
     def arr(self, depth):
         self._enter(depth)
@@ -306,7 +308,7 @@ class _JSON5Parser:
             if self.i < self.n and self.s[self.i] == "]":
                 self.i += 1
                 return out
-            self.fail("expected ',' or ']' after an array element, got %s" % _describe(self.s, self.i))
+            self.fail(f"expected ',' or ']' after an array element, got {_describe(self.s, self.i)}")
 
 
 def parse_json5(text):
@@ -366,15 +368,15 @@ def account(user=None, home=None):
     `home` replaces its home directory, as OPENCLAW_HOME does for OpenClaw.
     """
     if home is not None and not os.path.isabs(home):
-        raise MemoryToolError("home '%s' is relative; give the absolute path OPENCLAW_HOME points to" % home)
+        raise MemoryToolError(f"home '{home}' is relative; give the absolute path OPENCLAW_HOME points to")
     try:
         pw = pwd.getpwnam(user) if user else pwd.getpwuid(os.geteuid())
     except KeyError:
         if user:
             raise MemoryToolError(
-                "User '%s' does not exist on this host; set user to the account that runs the OpenClaw gateway" % user
+                f"User '{user}' does not exist on this host; set user to the account that runs the OpenClaw gateway"
             )
-        raise MemoryToolError("The account with uid %d has no passwd entry; set user explicitly" % os.geteuid())
+        raise MemoryToolError(f"The account with uid {os.geteuid()} has no passwd entry; set user explicitly")
     return Account(pw.pw_name, pw.pw_uid, pw.pw_gid, os.path.normpath(home) if home else pw.pw_dir)
 
 
@@ -387,7 +389,7 @@ def expand_path(path, home, base=None):
         try:
             path = os.path.join(pwd.getpwnam(name).pw_dir, rest)
         except KeyError:
-            raise MemoryToolError("Path '%s' names the user '%s', who does not exist on this host" % (path, name))
+            raise MemoryToolError(f"Path '{path}' names the user '{name}', who does not exist on this host")
     if not os.path.isabs(path):
         if base is None:
             return None
@@ -399,7 +401,7 @@ def _abs_option(name, value, home):
     path = expand_path(value, home)
     if path is None:
         raise MemoryToolError(
-            "%s '%s' is relative; give an absolute path or one starting with '~' (the user's home)" % (name, value)
+            f"{name} '{value}' is relative; give an absolute path or one starting with '~' (the user's home)"
         )
     return path
 
@@ -423,8 +425,8 @@ def resolve_config_path(state_dir, home, config_path=None):
         path = _abs_option("config_path", config_path, home)
         if not os.path.exists(path):
             raise MemoryToolError(
-                "Config file '%s' (config_path) does not exist; fix config_path, or leave it unset to use "
-                "'%s'" % (path, os.path.join(state_dir, CONFIG_NAMES[0]))
+                f"Config file '{path}' (config_path) does not exist; fix config_path, or leave it unset to use "
+                f"'{os.path.join(state_dir, CONFIG_NAMES[0])}'"
             )
         return path, True
     for name in CONFIG_NAMES:
@@ -440,27 +442,26 @@ def load_config(path):
         with open(path, encoding="utf-8-sig") as f:
             text = f.read()
     except IsADirectoryError:
-        raise MemoryToolError("Config path '%s' is a directory; point config_path at the openclaw.json file" % path)
+        raise MemoryToolError(f"Config path '{path}' is a directory; point config_path at the openclaw.json file")
     except PermissionError:
         raise MemoryToolError(
-            "Config file '%s' is not readable by this account; run the module with become or as the gateway's user"
-            % path
+            f"Config file '{path}' is not readable by this account; run the module with become or as the gateway's user"
         )
     except UnicodeDecodeError:
-        raise MemoryToolError("Config file '%s' is not UTF-8 text; fix or replace the file" % path)
+        raise MemoryToolError(f"Config file '{path}' is not UTF-8 text; fix or replace the file")
     except OSError as e:
-        raise MemoryToolError("Config file '%s' cannot be read: %s" % (path, e.strerror or e))
+        raise MemoryToolError(f"Config file '{path}' cannot be read: {e.strerror or e}")
     try:
         cfg = parse_json5(text)
     except JSON5Error as e:
         raise MemoryToolError(
-            "Config file '%s' is not valid JSON5 at line %d, column %d: %s; fix the file "
-            "(`openclaw doctor` checks it) or point config_path at the right one" % (path, e.line, e.column, e.reason),
+            f"Config file '{path}' is not valid JSON5 at line {e.line}, column {e.column}: {e.reason}; fix the file "
+            "(`openclaw doctor` checks it) or point config_path at the right one",
             line=e.line, column=e.column,
         )
     if not isinstance(cfg, dict):
         raise MemoryToolError(
-            "Config file '%s' must hold a JSON5 object at the top level, got %s" % (path, _type_name(cfg))
+            f"Config file '{path}' must hold a JSON5 object at the top level, got {_type_name(cfg)}"
         )
     return cfg
 
@@ -491,17 +492,17 @@ def cfg_get(cfg, keys, kind, cfg_path):
     node = cfg
     for depth, key in enumerate(keys):
         if not isinstance(node, dict):
+            where = ".".join(keys[:depth])
             raise MemoryToolError(
-                "'%s' in config file '%s' must be an object, got %s; fix the config"
-                % (".".join(keys[:depth]), cfg_path, _type_name(node))
+                f"'{where}' in config file '{cfg_path}' must be an object, got {_type_name(node)}; fix the config"
             )
         node = node.get(key)
         if node is None:
             return None
     if kind is not None and not isinstance(node, kind):
+        where = ".".join(keys)
         raise MemoryToolError(
-            "'%s' in config file '%s' must be %s, got %s; fix the config"
-            % (".".join(keys), cfg_path, _kind_name(kind), _type_name(node))
+            f"'{where}' in config file '{cfg_path}' must be {_kind_name(kind)}, got {_type_name(node)}; fix the config"
         )
     return node
 
@@ -520,17 +521,17 @@ def memory_plugin(cfg, cfg_path):
             entry = entries.get(name)
             if name != MEMORY_CORE and isinstance(entry, dict) and entry.get("enabled") is True:
                 warnings.append(
-                    "plugins.entries.%s is enabled but plugins.slots.memory does not select it, so OpenClaw "
-                    "uses %s; set plugins.slots.memory if %s should own memory" % (name, MEMORY_CORE, name)
+                    f"plugins.entries.{name} is enabled but plugins.slots.memory does not select it, so OpenClaw "
+                    f"uses {MEMORY_CORE}; set plugins.slots.memory if {name} should own memory"
                 )
     elif slot.strip().lower() in ("", "none"):
-        warnings.append("plugins.slots.memory is '%s': no memory plugin is active" % slot)
+        warnings.append(f"plugins.slots.memory is '{slot}': no memory plugin is active")
         return {"plugin": None, "enabled": False, "config": {}, "warnings": warnings}
     elif plugin_spec(slot) is None:
         raise MemoryToolError(
-            "plugins.slots.memory in config file '%s' names '%s', a plugin openclaw.memory does not know; "
-            "known plugins: %s. Fix the slot in the config or point config_path at the right file"
-            % (cfg_path, slot, ", ".join(sorted(PLUGINS)))
+            f"plugins.slots.memory in config file '{cfg_path}' names '{slot}', a plugin openclaw.memory does not "
+            f"know; known plugins: {', '.join(sorted(PLUGINS))}. Fix the slot in the config or point config_path at "
+            "the right file"
         )
     else:
         plugin = slot
@@ -543,10 +544,10 @@ def memory_plugin(cfg, cfg_path):
     elif plugin in (cfg_get(cfg, ["plugins", "deny"], list, cfg_path) or []):
         enabled, why = False, "plugins.deny lists it"
     elif cfg_get(cfg, ["plugins", "entries", plugin, "enabled"], bool, cfg_path) is False:
-        enabled, why = False, "plugins.entries.%s.enabled is false" % plugin
+        enabled, why = False, f"plugins.entries.{plugin}.enabled is false"
     if not enabled:
         warnings.append(
-            "Memory plugin %s is disabled (%s): the gateway does not read or write its memories" % (plugin, why)
+            f"Memory plugin {plugin} is disabled ({why}): the gateway does not read or write its memories"
         )
     return {"plugin": plugin, "enabled": enabled, "config": pconf, "warnings": warnings}
 
@@ -574,16 +575,16 @@ def embedding(plugin, pconf, cfg, cfg_path):
     for name in ("provider", "model"):
         if emb.get(name) is not None and not isinstance(emb.get(name), str):
             raise MemoryToolError(
-                "'%s.%s' in config file '%s' must be a string, got %s; fix the config"
-                % (where, name, cfg_path, _type_name(emb.get(name)))
+                f"'{where}.{name}' in config file '{cfg_path}' must be a string, got {_type_name(emb.get(name))}; "
+                "fix the config"
             )
     provider = emb.get("provider") or defaults["provider"]
     model = emb.get("model") or defaults["model"]
     explicit = emb.get("dimensions")
     if has_placeholder(explicit):
         warnings.append(
-            "%s.dimensions is an ${ENV} placeholder, which only the gateway's environment resolves; "
-            "dimensions are reported as unknown" % where
+            f"{where}.dimensions is an ${{ENV}} placeholder, which only the gateway's environment resolves; "
+            "dimensions are reported as unknown"
         )
         explicit = None
     elif isinstance(explicit, str) and explicit.strip().isdigit():
@@ -591,8 +592,8 @@ def embedding(plugin, pconf, cfg, cfg_path):
     elif explicit is not None and (isinstance(explicit, bool) or not isinstance(explicit, (int, float))
                                    or int(explicit) != explicit or explicit <= 0):
         raise MemoryToolError(
-            "'%s.dimensions' in config file '%s' must be a positive whole number, got %r; fix the config"
-            % (where, cfg_path, explicit)
+            f"'{where}.dimensions' in config file '{cfg_path}' must be a positive whole number, got {explicit!r}; "
+            "fix the config"
         )
     dims = embedding_dimensions(model, explicit) if not has_placeholder(model) else explicit
     result = {
@@ -628,27 +629,27 @@ def resolve_db_path(plugin, pconf, home, cfg_path, install_dir=None, db_path=Non
     spec = plugin_spec(plugin) if plugin else None
     if not spec or not spec["lancedb"]:
         return {"path": None, "source": None, "remote": False}
-    key = "plugins.entries.%s.config.dbPath" % plugin
+    key = f"plugins.entries.{plugin}.config.dbPath"
     value = pconf.get("dbPath")
     if value is None:
         return {"path": expand_path(spec["default_db_path"], home), "source": "default", "remote": False}
     if not isinstance(value, str) or not value.strip():
+        got = _type_name(value) if not isinstance(value, str) else "an empty string"
         raise MemoryToolError(
-            "%s in config file '%s' must be a non-empty string, got %s; fix the config"
-            % (key, cfg_path, _type_name(value) if not isinstance(value, str) else "an empty string")
+            f"{key} in config file '{cfg_path}' must be a non-empty string, got {got}; fix the config"
         )
     if has_placeholder(value):
         raise MemoryToolError(
-            "%s in config file '%s' is '%s': ${ENV} placeholders are resolved from the gateway's environment, "
-            "which Ansible cannot see; pass db_path with the resolved path" % (key, cfg_path, value)
+            f"{key} in config file '{cfg_path}' is '{value}': ${{ENV}} placeholders are resolved from the gateway's "
+            "environment, which Ansible cannot see; pass db_path with the resolved path"
         )
     if _URL.match(value):
         return {"path": redact_url(value), "source": "config", "remote": True}
     path = expand_path(value, home, base=install_dir)
     if path is None:
         raise MemoryToolError(
-            "%s in config file '%s' is the relative path '%s', which OpenClaw resolves against the plugin's "
-            "install dir, and that dir was not found; pass plugin_dir or db_path" % (key, cfg_path, value)
+            f"{key} in config file '{cfg_path}' is the relative path '{value}', which OpenClaw resolves against the "
+            "plugin's install dir, and that dir was not found; pass plugin_dir or db_path"
         )
     return {"path": path, "source": "config", "remote": False}
 
@@ -657,7 +658,6 @@ def resolve_db_path(plugin, pconf, home, cfg_path, install_dir=None, db_path=Non
 
 NPM_ROOTS = ("/usr/lib/node_modules", "/usr/local/lib/node_modules", "/opt/homebrew/lib/node_modules")
 USER_NPM_ROOTS = (".npm-global/lib/node_modules", ".local/lib/node_modules", ".local/share/pnpm/global/5/node_modules")
-LANCEDB_NODE_PACKAGE = "@lancedb/lancedb"
 
 
 def _read_package(path):
@@ -701,35 +701,36 @@ def plugin_install(plugin, cfg, cfg_path, state_dir, home, plugin_dir=None):
         explicit = _abs_option("plugin_dir", plugin_dir, home)
         if _read_package(explicit) is None:
             raise MemoryToolError(
-                "plugin_dir '%s' holds no readable package.json; point it at the installed %s package directory"
-                % (explicit, plugin)
+                f"plugin_dir '{explicit}' holds no readable package.json; point it at the installed {plugin} "
+                "package directory"
             )
         candidates.append(explicit)
     install = cfg_get(cfg, ["plugins", "installs", plugin], dict, cfg_path) or {}
     recorded_version = install.get("version") if isinstance(install.get("version"), str) else None
     if isinstance(install.get("installPath"), str):
         candidates.append(expand_path(install["installPath"], home, base=state_dir))
-    candidates.append(os.path.join(state_dir, "extensions", plugin))
+    candidates.append(os.path.join(state_dir, EXTENSIONS_DIR, plugin))
     for p in cfg_get(cfg, ["plugins", "load", "paths"], list, cfg_path) or []:
         if isinstance(p, str):
             full = expand_path(p, home, base=os.path.dirname(cfg_path))
             candidates.extend([full, os.path.join(full, plugin)])
     roots = list(NPM_ROOTS) + [os.path.join(home, r) for r in USER_NPM_ROOTS]
     for root in roots:
-        candidates.append(os.path.join(root, "openclaw", "extensions", plugin))
-        candidates.append(os.path.join(root, "@openclaw", plugin))
-        candidates.append(os.path.join(root, plugin))
+        candidates.append(os.path.join(root, "openclaw", EXTENSIONS_DIR, plugin))  # bundled with openclaw
+        if plugin in PACKAGE_NAMES:
+            candidates.append(os.path.join(root, PACKAGE_NAMES[plugin]))
     for path in candidates:
         if not path:
             continue
         pkg = _read_package(path)
         if pkg is None:
             continue
-        name = (pkg[0] or "").rsplit("/", 1)[-1]
-        if path != explicit and name and name != plugin and os.path.basename(path) != plugin:
+        name = pkg[0] or ""
+        if path != explicit and name and name not in (plugin, PACKAGE_NAMES.get(plugin)) \
+                and os.path.basename(path) != plugin:
             continue  # another package in a shared load path
         return {"path": path, "version": pkg[1] or recorded_version,
-                "lancedb_version": _node_resolve(path, LANCEDB_NODE_PACKAGE)}
+                "lancedb_version": _node_resolve(path, LANCEDB_CLIENT_PACKAGE)}
     return dict(empty, version=recorded_version)
 
 
@@ -744,10 +745,10 @@ def resolve_workspace(cfg, cfg_path, state_dir, home, profile=None, workspace=No
         value = cfg_get(cfg, keys, str, cfg_path) if cfg else None
         if value:
             if has_placeholder(value):
+                where = ".".join(keys)
                 raise MemoryToolError(
-                    "%s in config file '%s' is '%s': ${ENV} placeholders are resolved from the gateway's "
-                    "environment, which Ansible cannot see; pass workspace with the resolved path"
-                    % (".".join(keys), cfg_path, value)
+                    f"{where} in config file '{cfg_path}' is '{value}': ${{ENV}} placeholders are resolved from the "
+                    "gateway's environment, which Ansible cannot see; pass workspace with the resolved path"
                 )
             return expand_path(value, home, base=state_dir)
     suffix = "workspace-" + profile if profile and profile != "default" else "workspace"
@@ -827,17 +828,17 @@ def detect_gateway(acct, profile=None, system_unit_dirs=SYSTEM_UNIT_DIRS, proc_r
     manager = unit = None
     active = None
     user_dir = os.path.join(acct.home, ".config", "systemd", "user")
-    for name in ("openclaw-gateway%s.service" % suffix, "clawdbot-gateway%s.service" % suffix):
+    for name in (f"openclaw-gateway{suffix}.service", f"clawdbot-gateway{suffix}.service"):
         if os.path.isfile(os.path.join(user_dir, name)):
             manager, unit = "systemd_user", name
             if os.geteuid() == acct.uid:
-                env = dict(os.environ, XDG_RUNTIME_DIR="/run/user/%d" % acct.uid)
+                env = dict(os.environ, XDG_RUNTIME_DIR=f"/run/user/{acct.uid}")
                 active = _systemctl_active(["--user", "is-active", name], env=env)
             elif os.geteuid() == 0:
-                active = _systemctl_active(["--user", "--machine=%s@" % acct.name, "is-active", name])
+                active = _systemctl_active(["--user", f"--machine={acct.name}@", "is-active", name])
             break
     if manager is None:
-        names = ["openclaw%s.service" % suffix, "openclaw-gateway%s.service" % suffix]
+        names = [f"openclaw{suffix}.service", f"openclaw-gateway{suffix}.service"]
         for d in system_unit_dirs:
             hit = next((n for n in names if os.path.isfile(os.path.join(d, n))), None)
             if hit:
@@ -871,9 +872,15 @@ def discover(acct, profile=None, state_dir=None, config_path=None, db_path=None,
     state = resolve_state_dir(acct.home, state_dir, profile)
     if state["legacy"]:
         warnings.append(
-            "OpenClaw state was found only under the legacy name '%s' (no ~/.openclaw%s): OpenClaw still reads it, "
-            "but new installs and this collection's defaults expect ~/.openclaw"
-            % (state["path"], "-" + profile if profile else "")
+            f"OpenClaw state was found only under the legacy name '{state['path']}' (no ~/.openclaw"
+            f"{'-' + profile if profile else ''}): OpenClaw still reads it, but new installs and this collection's "
+            "defaults expect ~/.openclaw"
+        )
+    blocked = state["path"] if state["exists"] else blocked_ancestor(state["path"])
+    if blocked and not os.access(blocked, os.R_OK | os.X_OK):
+        raise MemoryToolError(
+            f"State dir '{state['path']}' cannot be read: '{blocked}' is not readable by this account; run the "
+            "module with become (it only reads) or as the gateway's user"
         )
     cfg_file, found = resolve_config_path(state["path"], acct.home, config_path)
     cfg = {}
@@ -882,14 +889,14 @@ def discover(acct, profile=None, state_dir=None, config_path=None, db_path=None,
     elif not db_path:
         tried = ", ".join(os.path.join(state["path"], n) for n in CONFIG_NAMES)
         raise MemoryToolError(
-            "No OpenClaw config found for user '%s' (tried %s); set user to the gateway's account, state_dir or "
-            "config_path to where the config is (the gateway's OPENCLAW_STATE_DIR / OPENCLAW_CONFIG_PATH), or "
-            "db_path to read a database without a config" % (acct.name, tried)
+            f"No OpenClaw config found for user '{acct.name}' (tried {tried}); set user to the gateway's account, "
+            "state_dir or config_path to where the config is (the gateway's OPENCLAW_STATE_DIR / "
+            "OPENCLAW_CONFIG_PATH), or db_path to read a database without a config"
         )
     else:
         warnings.append(
-            "No OpenClaw config at '%s': reading db_path without one (plugin inferred from the table schema, "
-            "embedding unknown)" % cfg_file
+            f"No OpenClaw config at '{cfg_file}': reading db_path without one (plugin inferred from the table schema, "
+            "embedding unknown)"
         )
     if found:
         owner = memory_plugin(cfg, cfg_file)

@@ -83,7 +83,7 @@ def test_json5_errors_name_line_and_column(text, line, column, reason):
         C.parse_json5(text)
     assert (e.value.line, e.value.column) == (line, column)
     assert reason in e.value.reason
-    assert e.value.msg.startswith("line %d, column %d: " % (line, column))
+    assert e.value.msg.startswith(f"line {line}, column {column}: ")
 
 
 def test_json5_deep_nesting_is_an_error_not_a_crash():
@@ -94,10 +94,10 @@ def test_json5_deep_nesting_is_an_error_not_a_crash():
 def test_json5_error_never_quotes_a_secret():
     secret = "sk-live-DO-NOT-LEAK-1234567890"
     with pytest.raises(C.JSON5Error) as e:
-        C.parse_json5('{embedding: {apiKey: "%s" model: "x"}}' % secret)
+        C.parse_json5(f'{{embedding: {{apiKey: "{secret}" model: "x"}}}}')
     assert secret not in str(e.value)
     with pytest.raises(C.JSON5Error) as e:
-        C.parse_json5('{embedding: {apiKey: "%s' % secret)
+        C.parse_json5(f'{{embedding: {{apiKey: "{secret}')
     assert secret not in str(e.value)
 
 
@@ -142,8 +142,8 @@ def test_config_path_names_and_option(tmp_path):
     with pytest.raises(MemoryToolError) as e:
         C.resolve_config_path(str(state), "/h", config_path=str(tmp_path / "nope.json"))
     assert e.value.msg == (
-        "Config file '%s' (config_path) does not exist; fix config_path, or leave it unset to use '%s'"
-        % (tmp_path / "nope.json", state / "openclaw.json"))
+        f"Config file '{tmp_path / 'nope.json'}' (config_path) does not exist; fix config_path, or leave it unset "
+        f"to use '{state / 'openclaw.json'}'")
 
 
 def test_load_config_errors(tmp_path):
@@ -152,8 +152,8 @@ def test_load_config_errors(tmp_path):
     with pytest.raises(MemoryToolError) as e:
         C.load_config(str(bad))
     assert e.value.msg == (
-        "Config file '%s' is not valid JSON5 at line 4, column 5: expected ',' or '}' after the value of 'slots', "
-        "got 'e'; fix the file (`openclaw doctor` checks it) or point config_path at the right one" % bad)
+        f"Config file '{bad}' is not valid JSON5 at line 4, column 5: expected ',' or '}}' after the value of 'slots', "
+        "got 'e'; fix the file (`openclaw doctor` checks it) or point config_path at the right one")
     assert e.value.details == {"line": 4, "column": 5}
     bad.write_text("[1, 2]")
     with pytest.raises(MemoryToolError, match="must hold a JSON5 object at the top level, got an array"):
@@ -219,7 +219,8 @@ def test_memory_plugin_none_slot():
 
 
 @pytest.mark.parametrize("cfg,why", [
-    (_plugins("memory-lancedb", {"memory-lancedb": {"enabled": False}}), "plugins.entries.memory-lancedb.enabled is false"),
+    (_plugins("memory-lancedb", {"memory-lancedb": {"enabled": False}}),
+     "plugins.entries.memory-lancedb.enabled is false"),
     (_plugins("memory-lancedb", enabled=False), "plugins.enabled is false"),
     (_plugins("memory-lancedb", deny=["memory-lancedb"]), "plugins.deny lists it"),
 ])
@@ -227,7 +228,7 @@ def test_memory_plugin_disabled(cfg, why):
     owner = C.memory_plugin(cfg, "/c.json")
     assert owner["enabled"] is False
     assert owner["warnings"] == [
-        "Memory plugin memory-lancedb is disabled (%s): the gateway does not read or write its memories" % why]
+        f"Memory plugin memory-lancedb is disabled ({why}): the gateway does not read or write its memories"]
 
 
 def test_memory_plugin_unknown_slot_fails():
@@ -335,8 +336,8 @@ def test_db_path_resolution():
 
 @pytest.mark.parametrize("value,message", [
     ("data/db", ("plugins.entries.memory-lancedb.config.dbPath in config file '/c' is the relative path 'data/db', "
-                 "which OpenClaw resolves against the plugin's install dir, and that dir was not found; pass "
-                 "plugin_dir or db_path")),
+                  "which OpenClaw resolves against the plugin's install dir, and that dir was not found; pass "
+                  "plugin_dir or db_path")),
     ("${MEM_DB}/x", ("plugins.entries.memory-lancedb.config.dbPath in config file '/c' is '${MEM_DB}/x': ${ENV} "
                      "placeholders are resolved from the gateway's environment, which Ansible cannot see; pass "
                      "db_path with the resolved path")),
@@ -393,7 +394,8 @@ def test_plugin_install_from_installs_record_and_load_paths(tmp_path):
 
 def test_plugin_dir_option(tmp_path):
     _package(str(tmp_path / "p"), "whatever-name", "3.0.0")
-    assert C.plugin_install("memory-lancedb", {}, "/c", "/s", "/h", plugin_dir=str(tmp_path / "p"))["version"] == "3.0.0"
+    found = C.plugin_install("memory-lancedb", {}, "/c", "/s", "/h", plugin_dir=str(tmp_path / "p"))
+    assert found["version"] == "3.0.0"
     with pytest.raises(MemoryToolError) as e:
         C.plugin_install("memory-lancedb", {}, "/c", "/s", "/h", plugin_dir=str(tmp_path / "none"))
     assert e.value.msg == (
@@ -484,10 +486,10 @@ def test_discover_without_config_fails_naming_what_was_tried(tmp_path):
     with pytest.raises(MemoryToolError) as e:
         C.discover(acct)
     assert e.value.msg == (
-        "No OpenClaw config found for user '%s' (tried %s/.openclaw/openclaw.json, %s/.openclaw/clawdbot.json, "
-        "%s/.openclaw/moldbot.json, %s/.openclaw/moltbot.json); set user to the gateway's account, state_dir or "
-        "config_path to where the config is (the gateway's OPENCLAW_STATE_DIR / OPENCLAW_CONFIG_PATH), or db_path to "
-        "read a database without a config" % (acct.name, home, home, home, home))
+        f"No OpenClaw config found for user '{acct.name}' (tried {home}/.openclaw/openclaw.json, "
+        f"{home}/.openclaw/clawdbot.json, {home}/.openclaw/moldbot.json, {home}/.openclaw/moltbot.json); set user to "
+        "the gateway's account, state_dir or config_path to where the config is (the gateway's OPENCLAW_STATE_DIR / "
+        "OPENCLAW_CONFIG_PATH), or db_path to read a database without a config")
 
 
 def test_discover_legacy_state_and_config(tmp_path):
@@ -502,5 +504,5 @@ def test_discover_legacy_state_and_config(tmp_path):
     assert found["db_path"] == home + "/.openclaw/memory/lancedb"  # from the home dir, not the state dir
     assert found["workspace_path"] == home + "/.clawdbot/workspace"
     assert found["warnings"] == [
-        "OpenClaw state was found only under the legacy name '%s/.clawdbot' (no ~/.openclaw): OpenClaw still reads "
-        "it, but new installs and this collection's defaults expect ~/.openclaw" % home]
+        (f"OpenClaw state was found only under the legacy name '{home}/.clawdbot' (no ~/.openclaw): OpenClaw still "
+         "reads it, but new installs and this collection's defaults expect ~/.openclaw")]
