@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError, sha256_file
 
@@ -58,24 +59,40 @@ def read_sums(path):
     return sums
 
 
-def verify_sums(root, sums, ignore=(SUMS_NAME,)):
-    """Check files under `root` against {relpath: digest}.
+def default_workers():
+    """Hashing threads: hashlib releases the GIL, so threads use every core (at most 8)."""
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def _check_one(root, rel, digest):
+    """(rel, size, state) with state 'ok', 'bad' or 'missing'."""
+    p = os.path.join(root, rel)
+    try:
+        size = os.path.getsize(p)
+        return rel, size, "ok" if sha256_file(p) == digest else "bad"
+    except FileNotFoundError:
+        return rel, 0, "missing"
+    except (IsADirectoryError, PermissionError):
+        return rel, 0, "bad"
+
+
+def verify_sums(root, sums, ignore=(SUMS_NAME,), workers=None):
+    """Check files under `root` against {relpath: digest}, hashing in `workers` threads.
 
     Returns dict(ok, bad=[rel], missing=[rel], extra=[rel], files=int, bytes=int).
     `extra` lists regular files present under root but not listed (except `ignore`).
+    `workers` None: one thread per core (hashlib releases the GIL).
     """
-    bad, missing = [], []
-    nbytes = 0
-    for rel in sorted(sums):
-        p = os.path.join(root, rel)
-        try:
-            nbytes += os.path.getsize(p)
-            if sha256_file(p) != sums[rel]:
-                bad.append(rel)
-        except FileNotFoundError:
-            missing.append(rel)
-        except IsADirectoryError:
-            bad.append(rel)
+    workers = default_workers() if workers is None else max(1, int(workers))
+    items = sorted(sums.items())
+    if workers == 1 or len(items) < 2:
+        results = [_check_one(root, rel, digest) for rel, digest in items]
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(lambda item: _check_one(root, item[0], item[1]), items))
+    bad = [rel for rel, _size, state in results if state == "bad"]
+    missing = [rel for rel, _size, state in results if state == "missing"]
+    nbytes = sum(size for _rel, size, _state in results)
     listed = set(sums)
     extra = []
     for dirpath, _dirs, names in os.walk(root):

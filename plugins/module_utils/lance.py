@@ -13,6 +13,7 @@ import hashlib
 import heapq
 import importlib.metadata
 import os
+import re
 import traceback
 
 from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError, iso_utc
@@ -123,7 +124,7 @@ def open_table(table_dir, version=None):
         ds = lance.dataset(table_dir, version=version)
     except Exception as e:  # noqa: BLE001 - Lance raises plain exceptions
         raise MemoryToolError("Lance table '%s' cannot be opened%s: %s" % (
-            table_dir, "" if version is None else " at version %s" % version, _short(e)))
+            table_dir, "" if version is None else " at version %s" % version, error_text(e)))
     if _base_paths(ds):
         raise MemoryToolError(
             "Lance table '%s' is a shallow clone that references files outside itself; "
@@ -139,9 +140,17 @@ def _base_paths(ds):
         return {}
 
 
-def _short(exc):
+_RUST_LOCATION = re.compile(r",?\s*(?:/rustc/[0-9a-f]+|/home/runner|/Users/runner|/build)/\S+:\d+:\d+")
+
+
+def error_text(exc):
+    """First line of a (Lance) exception, without Rust source locations, at most 300 chars."""
     text = str(exc).strip().splitlines()
-    return text[0][:300] if text else exc.__class__.__name__
+    if not text:
+        return exc.__class__.__name__
+    line = _RUST_LOCATION.sub("", text[0]).strip()
+    # DataFusion's wrapper around Lance's own error says nothing.
+    return line.removeprefix("External error: ")[:300]
 
 
 # --------------------------------------------------------------------------- files of a version
@@ -234,6 +243,72 @@ def _quote(value):
     return "'" + str(value).replace("'", "''") + "'"
 
 
+class StatsScan:
+    """Streaming counts over record batches of a `memories`-like table.
+
+    The one counting code: `memory_stats` feeds it the columns it needs; the
+    verify module feeds it full batches (every column) while it checks that
+    every fragment reads. `columns` lists what `add()` needs from a batch.
+    """
+
+    def __init__(self, names, probes=3, probe_query=None, query_limit=20):
+        self.names = list(names)
+        self.created = created_column(self.names)
+        self.groups = [(key, col) for key, col in GROUP_COLUMNS if col in self.names]
+        self.probes = probes if "id" in self.names else 0
+        self.probe_query = probe_query if "text" in self.names else None
+        self.query_limit = query_limit
+        cols = ["id", self.created] + [col for _key, col in self.groups]
+        self.columns = [c for c in cols if c and c in self.names] + (["text"] if self.probe_query else [])
+        self.counts = {key: {} for key, _col in self.groups}
+        self.total = 0
+        self.oldest = self.newest = None
+        self._heap = []  # max-heap via _Rev ordering: keeps the `probes` smallest keys
+        self.matches = []
+
+    def add(self, batch):
+        self.total += batch.num_rows
+        for key, col in self.groups:
+            bucket = self.counts[key]
+            for item in pc.value_counts(batch.column(col)).to_pylist():
+                v = item["values"] if item["values"] is not None else "(none)"
+                bucket[v] = bucket.get(v, 0) + item["counts"]
+        if self.created:
+            mm = pc.min_max(batch.column(self.created)).as_py()
+            if mm["min"] is not None:
+                self.oldest = mm["min"] if self.oldest is None else min(self.oldest, mm["min"])
+                self.newest = mm["max"] if self.newest is None else max(self.newest, mm["max"])
+        if self.probes:
+            heap = self._heap
+            for mem_id in batch.column("id").to_pylist():
+                k = _probe_key(mem_id)
+                if len(heap) < self.probes:
+                    heapq.heappush(heap, _Rev(k, mem_id))
+                elif k < heap[0].key:
+                    heapq.heapreplace(heap, _Rev(k, mem_id))
+        if self.probe_query and len(self.matches) < self.query_limit:
+            mask = pc.match_substring(batch.column("text"), self.probe_query, ignore_case=True)
+            for mem_id in batch.filter(mask).column("id").to_pylist():
+                if len(self.matches) < self.query_limit:
+                    self.matches.append(mem_id)
+
+    def result(self, ds):
+        """total, by_category/by_agent/by_scope (None when the column is absent), oldest, newest, probes."""
+        probe_ids = [r.mem_id for r in sorted(self._heap, key=lambda r: r.key)]
+        out = {
+            "total": self.total,
+            "by_category": self.counts.get("by_category"),
+            "by_agent": self.counts.get("by_agent"),
+            "by_scope": self.counts.get("by_scope"),
+            "oldest": iso_utc(self.oldest),
+            "newest": iso_utc(self.newest),
+            "probes": fetch_memories(ds, probe_ids),
+        }
+        if self.probe_query is not None:
+            out["query_matches"] = fetch_memories(ds, self.matches)
+        return out
+
+
 def memory_stats(ds, probes=3, probe_query=None, query_limit=20):
     """Counts and spot-check probes of a `memories`-like table, streaming only needed columns.
 
@@ -242,54 +317,13 @@ def memory_stats(ds, probes=3, probe_query=None, query_limit=20):
     are the `probes` rows with the smallest sha256(id): deterministic and
     stable between runs. Never loads the table into memory.
     """
-    names = ds.schema.names
-    created = created_column(names)
-    groups = [(key, col) for key, col in GROUP_COLUMNS if col in names]
-    cols = [c for c in ["id", created] + [col for _key, col in groups] if c and c in names]
-    counts = {key: {} for key, _col in groups}
-    total = 0
-    oldest = newest = None
-    heap = []  # max-heap via negated ordering of (key) -> keep smallest `probes` keys
-    matches = []
-    scan_cols = cols + (["text"] if probe_query and "text" in names else [])
-    for batch in ds.to_batches(columns=scan_cols, batch_size=65536):
-        total += batch.num_rows
-        for key, col in groups:
-            vc = pc.value_counts(batch.column(col))
-            bucket = counts[key]
-            for item in vc.to_pylist():
-                v = item["values"] if item["values"] is not None else "(none)"
-                bucket[v] = bucket.get(v, 0) + item["counts"]
-        if created:
-            mm = pc.min_max(batch.column(created)).as_py()
-            if mm["min"] is not None:
-                oldest = mm["min"] if oldest is None else min(oldest, mm["min"])
-                newest = mm["max"] if newest is None else max(newest, mm["max"])
-        if "id" in names and probes:
-            for mem_id in batch.column("id").to_pylist():
-                k = _probe_key(mem_id)
-                if len(heap) < probes:
-                    heapq.heappush(heap, _Rev(k, mem_id))
-                elif k < heap[0].key:
-                    heapq.heapreplace(heap, _Rev(k, mem_id))
-        if probe_query and "text" in names and len(matches) < query_limit:
-            mask = pc.match_substring(batch.column("text"), probe_query, ignore_case=True)
-            for mem_id in batch.filter(mask).column("id").to_pylist():
-                if len(matches) < query_limit:
-                    matches.append(mem_id)
-    probe_ids = [r.mem_id for r in sorted(heap, key=lambda r: r.key)]
-    result = {
-        "total": total,
-        "by_category": counts.get("by_category"),
-        "by_agent": counts.get("by_agent"),
-        "by_scope": counts.get("by_scope"),
-        "oldest": iso_utc(oldest),
-        "newest": iso_utc(newest),
-        "probes": fetch_memories(ds, probe_ids),
-    }
-    if probe_query is not None:
-        result["query_matches"] = fetch_memories(ds, matches)
-    return result
+    scan = StatsScan(ds.schema.names, probes, probe_query, query_limit)
+    for batch in ds.to_batches(columns=scan.columns, batch_size=65536):
+        scan.add(batch)
+    out = scan.result(ds)
+    if probe_query is not None and "query_matches" not in out:
+        out["query_matches"] = []
+    return out
 
 
 class _Rev:
