@@ -1,0 +1,663 @@
+# Copyright: openclaw.memory contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""lance_verify domain (plugins/module_utils/verify.py) on real small LanceDB databases.
+
+Each damage from lance-facts.md's table is made on a copy of a clean
+snapshot (or database), and the test asserts exactly which checks fail, with
+which message, and that the other checks still report. The module through
+Ansible is at the end; the table written by the plugin's own node client is
+in test_verify_node.py.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+import lance
+import lancedb
+import numpy as np
+import pyarrow as pa
+import pytest
+from ansible_collections.openclaw.memory.plugins.module_utils import verify as V
+from ansible_collections.openclaw.memory.plugins.module_utils.checksums import SUMS_NAME, verify_sums, write_sums
+from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError, sha256_file
+from ansible_collections.openclaw.memory.plugins.module_utils.lance import (
+    memory_stats,
+    open_table,
+    table_info,
+    version_files,
+)
+from lancedb.index import BTree, IvfPq
+
+DIM = 16
+CATEGORIES = ("preference", "fact", "decision", "entity", "other")
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DEFAULT = ["checksums", "structure", "content", "search"]
+
+# --------------------------------------------------------------------------- helpers
+
+
+def memory_rows(start, n, dim=DIM):
+    """n memories shaped like memory-lancedb's table (with agentId), deterministic from `start`."""
+    rng = np.random.default_rng(start)
+    idx = range(start, start + n)
+    return pa.table({
+        "id": [f"{i * 2654435761 % 2**32:08x}-0000-4000-8000-{i:012d}" for i in idx],
+        "text": [f"memory {i}: the user prefers topic {i % 7} on project {i % 3}" for i in idx],
+        "vector": pa.array(rng.standard_normal((n, dim), dtype=np.float32).tolist(), pa.list_(pa.float32(), dim)),
+        "importance": [0.1 + (i % 9) / 10 for i in idx],
+        "category": [CATEGORIES[i % len(CATEGORIES)] for i in idx],
+        "createdAt": [1.78e12 + i * 60000.0 for i in idx],
+        "agentId": ["main" if i % 3 else "ops" for i in idx],
+    })
+
+
+def build_db(path, n=320):
+    """`memories`: a bulk commit, one-row commits, deletes (deletion files), a BTree index on id,
+    an IVF_PQ index on vector, then rows the indexes do not cover yet."""
+    db = lancedb.connect(str(path))
+    t = db.create_table("memories", memory_rows(0, n))
+    for i in range(3):
+        t.add(memory_rows(n + i, 1))
+    t.delete("id IN ('{}', '{}')".format(*tuple(memory_rows(5, 2)["id"].to_pylist())))
+    t.create_index("id", config=BTree())
+    t.create_index("vector", config=IvfPq(distance_type="l2", num_partitions=2, num_sub_vectors=4))
+    t.add(memory_rows(n + 3, 4))
+    t.delete("id = '{}'".format(memory_rows(n + 4, 1)["id"][0].as_py()))
+    return os.path.join(str(path), "memories.lance")
+
+
+def make_snapshot(db_dir, dest):
+    """A snapshot laid out as lance_snapshot makes it: each table's current version files,
+    SHA256SUMS (relative paths) and SNAPSHOT.json (the baseline)."""
+    os.makedirs(dest)
+    sums, tables, stats = {}, {}, {}
+    for name in ("memories",):
+        src = os.path.join(db_dir, name + ".lance")
+        ds = open_table(src)
+        for rel in version_files(ds, src):
+            dst = os.path.join(dest, name + ".lance", rel)
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            shutil.copyfile(os.path.join(src, rel), dst)
+            sums[name + ".lance/" + rel] = sha256_file(dst)
+        tables[name] = table_info(ds)
+        stats = memory_stats(ds, probes=3)
+    write_sums(os.path.join(dest, SUMS_NAME), sums)
+    meta = dict(stats, format="openclaw.memory/snapshot-v1", tables=tables, stats_table="memories",
+                embedding={"provider": "openai", "model": "text-embedding-3-small", "dimensions": DIM},
+                checksums={"file": SUMS_NAME, "sha256": sha256_file(os.path.join(dest, SUMS_NAME))})
+    with open(os.path.join(dest, "SNAPSHOT.json"), "w") as f:
+        json.dump(meta, f)
+    return meta
+
+
+def fingerprint(root):
+    """{relative path: sha256} of every file, plus the sorted directory list."""
+    out = {}
+    for dirpath, dirs, names in os.walk(root):
+        for d in dirs:
+            out[os.path.relpath(os.path.join(dirpath, d), root) + "/"] = "dir"
+        for n in names:
+            p = os.path.join(dirpath, n)
+            out[os.path.relpath(p, root)] = sha256_file(p)
+    return out
+
+
+def read_text(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def write_bytes(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def failed(result):
+    return {k for k, r in result["checks"].items() if not r["ok"]}
+
+
+def assert_all_report(result, checks=DEFAULT):
+    for name in checks:
+        r = result["checks"][name]
+        assert isinstance(r["ok"], bool) and r["msg"], (name, r)
+
+
+def table_dir(root):
+    return os.path.join(str(root), "memories.lance")
+
+
+def largest_data_file(root):
+    return max(glob.glob(os.path.join(table_dir(root), "data", "*.lance")), key=os.path.getsize)
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    root = tmp_path_factory.mktemp("verify-base")
+    build_db(root / "db")
+    meta = make_snapshot(str(root / "db"), str(root / "snap"))
+    return {"db": str(root / "db"), "snap": str(root / "snap"), "meta": meta}
+
+
+@pytest.fixture
+def snap(base, tmp_path):
+    dst = str(tmp_path / "snap")
+    shutil.copytree(base["snap"], dst)
+    return dst
+
+
+@pytest.fixture
+def live(base, tmp_path):
+    dst = str(tmp_path / "db")
+    shutil.copytree(base["db"], dst)
+    return dst
+
+
+@pytest.fixture
+def scratch_tmp(tmp_path, monkeypatch):
+    """Point the temp dir (where readwrite makes its scratch copy) at an empty dir of this test."""
+    d = tmp_path / "tmp"
+    d.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(d))
+    return d
+
+
+def check(path, **kw):
+    kw.setdefault("baseline", os.path.join(path, "SNAPSHOT.json"))
+    return V.verify(path, **kw)
+
+
+# --------------------------------------------------------------------------- clean
+
+
+def test_clean_snapshot_passes_every_check(snap, base, scratch_tmp):
+    r = check(snap, checks=V.CHECKS, compare_to=base["db"], today="2026-09-01")
+    assert r["mismatches"] == []
+    assert r["ok"] is True and failed(r) == set()
+    c = r["checks"]
+    assert set(c) == {"checksums", "structure", "content", "search", "readwrite", "compare"}
+    assert c["checksums"]["files"] == len(read_text(os.path.join(snap, SUMS_NAME)).splitlines())
+    assert c["checksums"]["bad"] == c["checksums"]["missing"] == c["checksums"]["extra"] == []
+    assert c["structure"]["tables"]["memories"]["validate"] == "passed"
+    assert c["content"]["probes_checked"] == 3
+    idx = {i["name"]: i for i in c["search"]["tables"]["memories"]["indices"]}
+    assert {(i["type"], i["kind"], i["ok"]) for i in idx.values()} == {("BTree", "scalar", True),
+                                                                         ("IVF_PQ", "vector", True)}
+    assert idx["vector_idx"]["metric"] == "l2"
+    assert c["search"]["tables"]["memories"]["samples"] == 5
+    rw = c["readwrite"]
+    assert rw["text"] == "Memory restore verification completed on 2026-09-01"
+    assert rw["found_by_vector"] and rw["found_by_id"] and rw["deleted"] and rw["removed"]
+    assert rw["rows_before"] == rw["rows_after"] == base["meta"]["total"]
+    assert not os.path.exists(rw["scratch"]) and os.listdir(scratch_tmp) == []
+    assert c["compare"]["tables"]["memories"]["ok"] is True
+    s = r["stats"]
+    assert (s["total"], s["by_category"], s["by_agent"]) == (
+        base["meta"]["total"], base["meta"]["by_category"], base["meta"]["by_agent"])
+    assert s["tables"]["memories"]["version"] == base["meta"]["tables"]["memories"]["version"]
+    assert s["embedding"]["model"] == "text-embedding-3-small"
+    assert V.failure_message(r).startswith(f"Verification of '{snap}' failed (): ") or r["ok"]
+
+
+def test_live_database_skips_checksums_and_says_so(live):
+    r = V.verify(live)
+    assert r["ok"] is True
+    assert r["checks"]["checksums"] == {
+        "ok": True, "skipped": True, "file": None,
+        "msg": f"skipped: no SHA256SUMS in '{live}' (a live database has none); pass checksums=<file> to check "
+               "against one"}
+    assert r["stats"]["total"] == 320 + 3 - 2 + 4 - 1
+    assert r["stats"]["embedding"] is None
+
+
+def test_checksums_none_and_explicit_file(snap, tmp_path):
+    assert V.verify(snap, checksums="none")["checks"]["checksums"]["msg"] == "skipped: checksums=none"
+    elsewhere = str(tmp_path / "sums.txt")
+    shutil.move(os.path.join(snap, SUMS_NAME), elsewhere)
+    r = V.verify(snap, checksums=elsewhere, checks=["checksums"])
+    assert r["ok"] is True and r["checks"]["checksums"]["file"] == elsewhere
+
+
+# --------------------------------------------------------------------------- damage (lance-facts table)
+
+
+def flip_vector_bytes(snap):
+    """XOR 64 bytes (16 float32 = one vector) of a row that the search check does not sample:
+    the values stay finite, so only the checksum can notice."""
+    ds = lance.dataset(table_dir(snap))
+    frag = ds.get_fragments()[0]
+    vec = frag.to_table(columns=["vector"], limit=10)["vector"][7].as_py()
+    raw = np.array(vec, dtype=np.float32).tobytes()
+    path = os.path.join(table_dir(snap), "data", frag.metadata.data_files()[0].path)
+    data = bytearray(read_bytes(path))
+    at = data.find(raw)
+    assert at >= 0, f"the vector's bytes are not stored plainly in {path}: pick another way to flip them"
+    for i in range(at, at + 64):
+        data[i] ^= 0x01
+    write_bytes(path, bytes(data))
+    return os.path.relpath(path, snap)
+
+
+def test_flipped_bytes_in_a_data_file_only_checksums_catch(snap):
+    rel = flip_vector_bytes(snap)
+    r = check(snap)
+    assert failed(r) == {"checksums"}
+    assert r["checks"]["checksums"]["bad"] == [rel]
+    assert r["mismatches"] == [f"checksum: '{rel}' differs from SHA256SUMS"]
+    assert r["checks"]["checksums"]["msg"].startswith("1 of ")
+    assert_all_report(r)
+
+
+def test_truncated_data_file(snap):
+    path = largest_data_file(snap)
+    os.truncate(path, os.path.getsize(path) // 2)
+    rel = os.path.relpath(path, snap)
+    r = check(snap)
+    assert failed(r) == {"checksums", "structure", "content", "search"}
+    m = r["mismatches"]
+    assert f"checksum: '{rel}' differs from SHA256SUMS" in m
+    assert any(x.startswith("table memories: validate() failed: ") for x in m), m
+    data_rel = rel[len("memories.lance/"):]
+    assert any(x.startswith(f"table memories: fragment 0 ({data_rel}, _deletions/")
+               and x.endswith(") cannot be read: LanceError(IO): Generic LocalFileSystem error: failed to fill whole "
+                              "buffer") for x in m), m
+    assert r["checks"]["content"]["tables"]["memories"]["bad_fragments"] == [0]
+    assert_all_report(r)
+
+
+def test_deleted_data_file(snap):
+    path = largest_data_file(snap)
+    os.remove(path)
+    rel = os.path.relpath(path, snap)
+    r = check(snap)
+    assert failed(r) == {"checksums", "structure", "content", "search"}
+    m = r["mismatches"]
+    assert f"checksum: '{rel}' is listed in SHA256SUMS but missing" in m
+    assert any(x.startswith("table memories: validate() failed: Not found: ") for x in m), m
+    assert any(x.startswith("table memories: fragment 0 ({}, _deletions/".format(rel[len("memories.lance/"):]))
+               and ") cannot be read: Not found: " in x for x in m), m
+    assert_all_report(r)
+
+
+def test_deleted_deletion_file(snap):
+    path = min(glob.glob(os.path.join(table_dir(snap), "_deletions", "*")))
+    os.remove(path)
+    rel = os.path.relpath(path, snap)
+    r = check(snap)
+    assert failed(r) == {"checksums", "structure", "content", "search"}
+    m = r["mismatches"]
+    assert f"checksum: '{rel}' is listed in SHA256SUMS but missing" in m
+    assert any("validate() failed" in x and os.path.basename(path) in x for x in m), m
+    assert any("cannot be read" in x and rel[len("memories.lance/"):] in x for x in m), m
+    # The manifest still counts the deleted rows out: count_rows() alone would have passed.
+    assert r["checks"]["structure"]["tables"]["memories"]["rows"] == r["stats"]["tables"]["memories"]["rows"]
+    assert_all_report(r)
+
+
+def test_deleted_vector_index_file(snap):
+    path = glob.glob(os.path.join(table_dir(snap), "_indices", "*", "index.idx"))[0]
+    os.remove(path)
+    r = check(snap)
+    assert failed(r) == {"checksums", "search"}
+    m = r["mismatches"]
+    assert f"checksum: '{os.path.relpath(path, snap)}' is listed in SHA256SUMS but missing" in m
+    assert any(x.startswith(("table memories: index vector_idx (IVF_PQ) on 'vector' cannot be read: ", "table memories: vector search via index vector_idx (IVF_PQ) failed: ")) for x in m), m
+    idx = {i["name"]: i["ok"] for i in r["checks"]["search"]["tables"]["memories"]["indices"]}
+    assert idx == {"id_idx": True, "vector_idx": False}
+    assert r["checks"]["content"]["ok"] and r["checks"]["structure"]["ok"]
+    assert_all_report(r)
+
+
+def test_deleted_scalar_index_page_file(snap):
+    path = glob.glob(os.path.join(table_dir(snap), "_indices", "*", "page_data.lance"))[0]
+    os.remove(path)
+    r = check(snap)
+    assert failed(r) == {"checksums", "search"}
+    m = r["mismatches"]
+    assert f"checksum: '{os.path.relpath(path, snap)}' is listed in SHA256SUMS but missing" in m
+    assert any(x.startswith("table memories: index id_idx (BTree on id) query failed: ") for x in m), m
+    idx = {i["name"]: i["ok"] for i in r["checks"]["search"]["tables"]["memories"]["indices"]}
+    assert idx == {"id_idx": False, "vector_idx": True}
+    # The probes are looked up by the full scan, not through the damaged index.
+    assert r["checks"]["content"]["ok"] and r["checks"]["content"]["probes_checked"] == 3
+    assert_all_report(r)
+
+
+def test_extra_file(snap):
+    with open(os.path.join(table_dir(snap), "data", "stray.lance"), "wb") as f:
+        f.write(b"not lance")
+    r = check(snap)
+    assert failed(r) == {"checksums"}
+    assert r["checks"]["checksums"]["extra"] == ["memories.lance/data/stray.lance"]
+    assert r["mismatches"] == ["checksum: 'memories.lance/data/stray.lance' is present but not listed in SHA256SUMS"]
+    assert_all_report(r)
+
+
+def test_missing_manifest_in_a_snapshot(snap):
+    manifests = glob.glob(os.path.join(table_dir(snap), "_versions", "*.manifest"))
+    assert len(manifests) == 1
+    os.remove(manifests[0])
+    r = check(snap)
+    assert failed(r) == {"checksums", "structure", "content", "search"}
+    m = r["mismatches"]
+    assert f"checksum: '{os.path.relpath(manifests[0], snap)}' is listed in SHA256SUMS but missing" in m
+    assert any(x.startswith(f"table memories: Lance table '{table_dir(snap)}' cannot be opened: ") for x in m), m
+    assert r["checks"]["content"]["msg"] == "not run on table(s) memories: they cannot be opened (see structure)"
+    assert r["checks"]["search"]["msg"] == r["checks"]["content"]["msg"]
+    assert_all_report(r)
+
+
+def test_missing_latest_manifest_in_a_live_database(live, base):
+    """A live table falls back to the previous version: only the baseline's version and counts notice."""
+    latest = min(glob.glob(os.path.join(table_dir(live), "_versions", "*.manifest")))  # V2 names: newest first
+    os.remove(latest)
+    r = V.verify(live, baseline=os.path.join(base["snap"], "SNAPSHOT.json"))
+    v = base["meta"]["tables"]["memories"]["version"]
+    total = base["meta"]["total"]
+    assert failed(r) == {"structure", "content"}
+    assert f"table memories: version: expected {v}, found {v - 1}" in r["mismatches"]
+    assert f"table memories: rows: expected {total}, found {total + 1}" in r["mismatches"]
+    assert f"total: expected {total}, found {total + 1}" in r["mismatches"]
+    assert r["checks"]["checksums"]["skipped"] and r["checks"]["search"]["ok"]
+
+
+def test_row_count_off_from_the_baseline(live, base):
+    ids = memory_rows(40, 2)["id"].to_pylist()
+    lancedb.connect(live).open_table("memories").delete("id IN ('{}', '{}')".format(*tuple(ids)))
+    r = V.verify(live, baseline=os.path.join(base["snap"], "SNAPSHOT.json"))
+    total = base["meta"]["total"]
+    m = r["mismatches"]
+    assert failed(r) == {"structure", "content"}
+    assert f"total: expected {total}, found {total - 2}" in m
+    want = base["meta"]["by_category"]
+    for cat in CATEGORIES[:2]:  # rows 40 and 41
+        assert f"by_category.{cat}: expected {want[cat]}, found {want[cat] - 1}" in m
+    assert f"table memories: rows: expected {total}, found {total - 2}" in m
+    assert V.failure_message(r).startswith(f"Verification of '{live}' failed (structure, content): ")
+    assert all(x in V.failure_message(r) for x in m)
+    assert r["checks"]["search"]["ok"]
+
+
+def test_probe_text_changed(live, base):
+    probe = base["meta"]["probes"][0]
+    lancedb.connect(live).open_table("memories").update(where="id = '{}'".format(probe["id"]),
+                                                        values={"text": probe["text"] + "!"})
+    r = V.verify(live, baseline=os.path.join(base["snap"], "SNAPSHOT.json"), checks=["content"])
+    assert failed(r) == {"content"}
+    n = len(probe["text"])
+    tail = "…" + probe["text"][n - 20:]
+    assert r["mismatches"] == [(f"probe {probe['id']}: text differs: expected {tail!r} ({n} chars), "
+                                f"found {tail + '!'!r} ({n + 1} chars), first difference at char {n}")]
+
+
+def test_probe_missing_and_duplicate_ids(live):
+    tbl = lancedb.connect(live).open_table("memories")
+    dup = memory_rows(10, 1)
+    tbl.add(dup)
+    r = V.verify(live, checks=["content"], expect={"probes": [{"id": "no-such-id", "text": "x"}]})
+    assert failed(r) == {"content"}
+    assert r["mismatches"] == ["table memories: 1 duplicate id(s), e.g. {}".format(dup["id"][0].as_py()),
+                               "probe no-such-id: not found"]
+    assert r["checks"]["content"]["tables"]["memories"]["duplicate_ids"] == [dup["id"][0].as_py()]
+
+
+def test_wrong_vector_dim(snap):
+    r = check(snap, expect={"embedding": {"provider": "openai", "model": "text-embedding-3-small",
+                                          "dimensions": 1536},
+                            "tables": {"memories": {"vector_dim": 1536}}})
+    assert failed(r) == {"structure"}
+    assert r["mismatches"] == [
+        "table memories: vector_dim: expected 1536, found 16",
+        ("embedding.dimensions: expected 1536, table memories stores 16-dim vectors (made by another embedding "
+        "model; configure the model that made them or re-embed)")]
+    assert_all_report(r)
+
+
+def test_wrong_embedding_model_against_the_snapshot_record(snap):
+    r = check(snap, expect={"embedding": {"model": "nomic-embed-text"}}, checks=["structure"])
+    assert r["mismatches"] == [("embedding.model: expected 'nomic-embed-text', the snapshot's vectors were made "
+                               "with 'text-embedding-3-small'")]
+
+
+def test_changed_sums_file_is_caught_through_snapshot_json(snap):
+    with open(os.path.join(snap, SUMS_NAME), "a") as f:
+        f.write("\n")
+    r = check(snap, checks=["checksums"])
+    recorded = json.loads(read_text(os.path.join(snap, "SNAPSHOT.json")))["checksums"]["sha256"]
+    assert r["mismatches"] == [f"checksum: 'SHA256SUMS' differs from the sha256 {recorded[:12]} recorded in SNAPSHOT.json"]
+
+
+def test_columns_differ_from_baseline(snap):
+    r = check(snap, checks=["structure"], expect={"tables": {"memories": {
+        "columns": {"id": "string", "text": "large_string", "vector": "fixed_size_list<item: float>[16]",
+                    "scope": "string"}}}})
+    assert r["mismatches"] == [
+        "table memories: column 'scope' (string) expected, missing",
+        "table memories: column 'agentId' (string) not expected",
+        "table memories: column 'category' (string) not expected",
+        "table memories: column 'createdAt' (double) not expected",
+        "table memories: column 'importance' (double) not expected",
+        "table memories: column 'text': expected type large_string, found string"]
+
+
+# --------------------------------------------------------------------------- readwrite and compare
+
+
+def test_readwrite_leaves_the_database_byte_identical(live, scratch_tmp):
+    before = fingerprint(live)
+    r = V.verify(live, checks=["readwrite"], today="2026-09-01")
+    assert r["ok"] and r["checks"]["readwrite"]["found_by_vector"] and r["checks"]["readwrite"]["deleted"]
+    assert fingerprint(live) == before
+    assert os.listdir(scratch_tmp) == []
+
+
+def test_readwrite_scratch_removed_when_a_step_fails(live, scratch_tmp, monkeypatch):
+    def broken(*_a, **_kw):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(V, "_probe_row", broken)
+    before = fingerprint(live)
+    r = V.verify(live, checks=["readwrite"])
+    assert r["ok"] is False
+    assert r["mismatches"] == ["readwrite: memories failed on a scratch copy: disk on fire"]
+    assert r["checks"]["readwrite"]["removed"] is True and os.listdir(scratch_tmp) == []
+    assert fingerprint(live) == before
+
+
+def test_readwrite_on_a_table_with_a_missing_data_file(live, scratch_tmp):
+    os.remove(largest_data_file(live))
+    r = V.verify(live, checks=["readwrite"])
+    assert r["ok"] is False and r["mismatches"][0].startswith("readwrite: scratch copy of memories failed: ")
+    assert os.listdir(scratch_tmp) == []
+
+
+def test_compare_to_reports_missing_extra_and_changed_rows(live, base):
+    tbl = lancedb.connect(live).open_table("memories")
+    gone, changed = memory_rows(20, 1)["id"][0].as_py(), memory_rows(21, 1)["id"][0].as_py()
+    tbl.delete(f"id = '{gone}'")
+    tbl.update(where=f"id = '{changed}'", values={"text": "edited"})
+    tbl.add(memory_rows(900, 1))
+    new = memory_rows(900, 1)["id"][0].as_py()
+    r = V.verify(live, checks=[], compare_to=base["snap"])
+    assert r["ok"] is False and set(r["checks"]) == {"compare"}
+    assert r["mismatches"] == [
+        f"compare: table memories: 1 id(s) only in '{live}', e.g. {new}",
+        "compare: table memories: 1 id(s) only in '{}', e.g. {}".format(base["snap"], gone),
+        f"compare: table memories: text differs for 1 id(s), e.g. {changed}"]
+    t = r["checks"]["compare"]["tables"]["memories"]
+    assert (t["only_here"], t["only_other"], t["text_differs"]) == ([new], [gone], [changed])
+
+
+# --------------------------------------------------------------------------- checksums helper
+
+
+def test_parallel_and_serial_hashing_agree(snap):
+    from ansible_collections.openclaw.memory.plugins.module_utils.checksums import read_sums
+
+    os.truncate(largest_data_file(snap), 10)
+    os.remove(min(glob.glob(os.path.join(table_dir(snap), "_deletions", "*"))))
+    sums = read_sums(os.path.join(snap, SUMS_NAME))
+    one = verify_sums(snap, sums, ignore=(SUMS_NAME, "SNAPSHOT.json"), workers=1)
+    four = verify_sums(snap, sums, ignore=(SUMS_NAME, "SNAPSHOT.json"), workers=4)
+    assert one == four and len(one["bad"]) == 1 and len(one["missing"]) == 1
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("kw, msg", [
+    ({"checks": ["structure", "speed"]},
+     "checks: unknown check(s) speed; choose from checksums, structure, content, search, readwrite"),
+    ({"expect": {"totl": 5}},
+     "expect has unknown key(s) totl; allowed: total, by_category, by_agent, by_scope, probes, tables, embedding"),
+    ({"expect": {"total": "many"}}, "expect.total must be a whole number, got 'many'"),
+    ({"expect": {"probes": [{"id": "x"}]}},
+     "expect.probes[0] must be a dict with 'id' and 'text' (the exact memory text), got ['id']"),
+    ({"expect": {"by_category": [1]}}, "expect.by_category must be a dict {value: count}, got [1]"),
+    ({"sample": -1}, "sample must be a whole number >= 0 (rows for the search check), got -1"),
+    ({"checks": []}, "Nothing to verify: checks is empty and compare_to is not set"),
+])
+def test_bad_options(live, kw, msg):
+    with pytest.raises(MemoryToolError) as e:
+        V.verify(live, **kw)
+    assert e.value.msg == msg
+
+
+def test_path_missing_or_a_file(tmp_path):
+    with pytest.raises(MemoryToolError) as e:
+        V.verify(str(tmp_path / "nope"))
+    assert e.value.msg == ("Path '%s' does not exist; pass a snapshot dir (with SHA256SUMS and <table>.lance dirs) "
+                           "or a LanceDB database dir" % (tmp_path / "nope"))
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(MemoryToolError) as e:
+        V.verify(str(tmp_path / "f"))
+    assert e.value.msg == "Path '%s' is a file, not a snapshot or LanceDB database directory" % (tmp_path / "f")
+
+
+def test_path_not_a_database(tmp_path, live):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(MemoryToolError) as e:
+        V.verify(str(tmp_path / "empty"))
+    assert e.value.msg == "'%s' is not a LanceDB database directory: it holds no '<table>.lance' table" % (
+        tmp_path / "empty")
+    with pytest.raises(MemoryToolError) as e:
+        V.verify(table_dir(live))
+    assert "is a single Lance table, not a LanceDB database directory; pass its parent directory" in e.value.msg
+
+
+def test_malformed_checksums_file_names_the_line(snap):
+    path = os.path.join(snap, SUMS_NAME)
+    lines = read_text(path).splitlines()
+    lines[2] = "not-a-digest  memories.lance/x"
+    write_bytes(path, ("\n".join(lines) + "\n").encode())
+    with pytest.raises(MemoryToolError) as e:
+        V.verify(snap)
+    assert e.value.msg == (f"Checksums file '{path}' line 3 is malformed: expected '<64 hex digits>  <relative path>', "
+                           "got 'not-a-digest  memories.lance/x'")
+
+
+def test_checksums_file_given_but_missing(snap):
+    with pytest.raises(MemoryToolError) as e:
+        V.verify(snap, checksums="/nonexistent/SUMS")
+    assert e.value.msg == ("Checksums file '/nonexistent/SUMS' does not exist; pass checksums=auto to use "
+                           f"'{snap}/SHA256SUMS' when present, or none")
+
+
+def test_bad_baselines(tmp_path, live):
+    missing = str(tmp_path / "SNAPSHOT.json")
+    with pytest.raises(MemoryToolError) as e:
+        V.verify(live, baseline=missing)
+    assert e.value.msg == (f"Baseline '{missing}' does not exist; pass the SNAPSHOT.json of the snapshot you restored "
+                           "(fetch it to this host first), or omit baseline")
+    (tmp_path / "bad.json").write_text('{"total": 5,\n "probes": [}\n')
+    with pytest.raises(MemoryToolError) as e:
+        V.verify(live, baseline=str(tmp_path / "bad.json"))
+    assert e.value.msg.startswith("Baseline '%s' is not valid JSON (Expecting value: line 2 column 13" % (
+        tmp_path / "bad.json"))
+    assert e.value.msg.endswith("pass the SNAPSHOT.json written by lance_snapshot")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(MemoryToolError) as e:
+        V.verify(live, baseline=str(tmp_path / "list.json"))
+    assert e.value.msg == ("Baseline '%s' holds a JSON list, not an object with total, by_category, probes, "
+                           "tables ...; pass the SNAPSHOT.json written by lance_snapshot" % (tmp_path / "list.json"))
+    (tmp_path / "unreadable.json").write_text("{}")
+    os.chmod(tmp_path / "unreadable.json", 0)
+    if os.access(tmp_path / "unreadable.json", os.R_OK):  # root reads anything: use a directory instead
+        bad = str(tmp_path)
+    else:
+        bad = str(tmp_path / "unreadable.json")
+    with pytest.raises(MemoryToolError) as e:
+        V.verify(live, baseline=bad)
+    assert e.value.msg.startswith(f"Baseline '{bad}' cannot be read: ")
+    assert e.value.msg.endswith("; check its permissions")
+
+
+def test_baseline_secrets_are_not_carried(tmp_path, live):
+    (tmp_path / "b.json").write_text(json.dumps({"total": 1, "embedding": {
+        "provider": "openai", "model": "m", "dimensions": 16, "apiKey": "sk-secret-123"}}))
+    r = V.verify(live, baseline=str(tmp_path / "b.json"), checks=["structure", "content"])
+    assert "sk-secret-123" not in json.dumps(r) and "sk-secret-123" not in V.failure_message(r)
+
+
+def test_compare_to_missing(live):
+    with pytest.raises(MemoryToolError) as e:
+        V.verify(live, compare_to="/nonexistent/db")
+    assert e.value.msg.startswith("compare_to '/nonexistent/db' does not exist; ")
+
+
+# --------------------------------------------------------------------------- the module through Ansible
+
+
+def run_module(args, check_mode=False):
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_LOCALHOST_WARNING="false",
+               ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
+    cmd = [os.path.join(REPO, ".venv", "bin", "ansible"), "localhost", "-o", "-m", "openclaw.memory.lance_verify",
+           "-e", "ansible_python_interpreter={}".format(os.path.join(REPO, ".venv", "bin", "python")),
+           "-a", json.dumps(args)] + (["--check"] if check_mode else [])
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=300, check=False)
+    line = next(x for x in p.stdout.splitlines() if x.startswith("localhost | "))
+    status, _, payload = line.partition(" => ")
+    return status.split("|")[1].strip(), json.loads(payload)
+
+
+def test_module_clean_snapshot_in_check_mode(snap):
+    status, out = run_module({"path": snap, "baseline": os.path.join(snap, "SNAPSHOT.json")}, check_mode=True)
+    assert status == "SUCCESS", out
+    assert out["ok"] is True and out["changed"] is False and out["mismatches"] == []
+    assert set(out["checks"]) == set(DEFAULT)
+    assert "path" not in out and "mode" not in out  # no file attributes added by Ansible
+
+
+def test_module_fails_listing_every_mismatch(snap):
+    os.remove(glob.glob(os.path.join(table_dir(snap), "_indices", "*", "page_data.lance"))[0])
+    status, out = run_module({"path": snap, "expect": {"total": 1}})
+    assert status == "FAILED!"
+    assert out["msg"].startswith(f"Verification of '{snap}' failed (checksums, content, search): ")
+    assert all(m in out["msg"] for m in out["mismatches"]) and len(out["mismatches"]) == 3
+    assert out["changed"] is False and out["ok"] is False
+
+
+def test_module_fail_on_mismatch_false_reports(snap):
+    status, out = run_module({"path": snap, "expect": {"total": 1}, "fail_on_mismatch": False,
+                              "checks": ["content"]})
+    assert status == "SUCCESS" and out["ok"] is False
+    assert out["mismatches"] == [f"total: expected 1, found {out['stats']['total']}"]
+
+
+def test_module_bad_input(tmp_path):
+    status, out = run_module({"path": str(tmp_path / "missing")})
+    assert status == "FAILED!"
+    assert out["msg"] == ("Path '%s' does not exist; pass a snapshot dir (with SHA256SUMS and <table>.lance dirs) "
+                          "or a LanceDB database dir" % (tmp_path / "missing"))
+    status, out = run_module({"path": str(tmp_path), "checks": ["nope"]})
+    assert status == "FAILED!" and "value of checks must be one or more of" in out["msg"]
