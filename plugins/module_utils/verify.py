@@ -621,8 +621,9 @@ def _bad_fragments(ds):
             for _batch in frag.to_batches(**_scan_args(ds)):
                 pass
         except Exception as e:  # noqa: BLE001
-            files = ["data/" + df.path for df in frag.metadata.data_files()]
-            if frag.metadata.deletion_file is not None:
+            meta = frag.metadata
+            files = ["data/" + df.path for df in (meta.files if hasattr(meta, "files") else meta.data_files())]
+            if meta.deletion_file is not None:
                 try:
                     dele = frag.deletion_file()
                     if dele:

@@ -21,7 +21,6 @@ import tempfile
 import lance
 import lancedb
 import numpy as np
-import pyarrow as pa
 import pytest
 from ansible_collections.openclaw.memory.plugins.module_utils import verify as V
 from ansible_collections.openclaw.memory.plugins.module_utils.checksums import SUMS_NAME, verify_sums, write_sums
@@ -32,44 +31,39 @@ from ansible_collections.openclaw.memory.plugins.module_utils.lance import (
     table_info,
     version_files,
 )
+from ansible_collections.openclaw.memory.plugins.module_utils.snapshot import take_snapshot
 from lancedb.index import BTree, IvfPq
+from ocmlab.fixtures import add_memories, build_state, memory_id
 
 DIM = 16
-CATEGORIES = ("preference", "fact", "decision", "entity", "other")
+N = 320
+SEED = 5
+PLUGIN = "memory-lancedb"
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT = ["checksums", "structure", "content", "search"]
 
 # --------------------------------------------------------------------------- helpers
 
 
-def memory_rows(start, n, dim=DIM):
-    """n memories shaped like memory-lancedb's table (with agentId), deterministic from `start`."""
-    rng = np.random.default_rng(start)
-    idx = range(start, start + n)
-    return pa.table({
-        "id": [f"{i * 2654435761 % 2**32:08x}-0000-4000-8000-{i:012d}" for i in idx],
-        "text": [f"memory {i}: the user prefers topic {i % 7} on project {i % 3}" for i in idx],
-        "vector": pa.array(rng.standard_normal((n, dim), dtype=np.float32).tolist(), pa.list_(pa.float32(), dim)),
-        "importance": [0.1 + (i % 9) / 10 for i in idx],
-        "category": [CATEGORIES[i % len(CATEGORIES)] for i in idx],
-        "createdAt": [1.78e12 + i * 60000.0 for i in idx],
-        "agentId": ["main" if i % 3 else "ops" for i in idx],
-    })
-
-
-def build_db(path, n=320):
-    """`memories`: a bulk commit, one-row commits, deletes (deletion files), a BTree index on id,
-    an IVF_PQ index on vector, then rows the indexes do not cover yet."""
-    db = lancedb.connect(str(path))
-    t = db.create_table("memories", memory_rows(0, n))
-    for i in range(3):
-        t.add(memory_rows(n + i, 1))
-    t.delete("id IN ('{}', '{}')".format(*tuple(memory_rows(5, 2)["id"].to_pylist())))
+def build_db(home, n=N):
+    """A memory-lancedb state made by ocmlab.fixtures (a bulk commit, then one-row commits), to which this
+    adds deletes (deletion files), a BTree index on id, an IVF_PQ index on vector, then rows the indexes
+    do not cover yet. Returns the database dir."""
+    db = build_state(str(home), n=n, dims=DIM, seed=SEED, mode="batched", batch_size=n, tail=3,
+                     workspace=False)["db_path"]
+    t = lancedb.connect(db).open_table("memories")
+    t.delete(f"id IN ('{memory_id(SEED, 5)}', '{memory_id(SEED, 6)}')")
     t.create_index("id", config=BTree())
     t.create_index("vector", config=IvfPq(distance_type="l2", num_partitions=2, num_sub_vectors=4))
-    t.add(memory_rows(n + 3, 4))
-    t.delete("id = '{}'".format(memory_rows(n + 4, 1)["id"][0].as_py()))
-    return os.path.join(str(path), "memories.lance")
+    add_memories(db, PLUGIN, 4, seed=SEED, start_index=n, per_commit=2)
+    lancedb.connect(db).open_table("memories").delete(f"id = '{memory_id(SEED, n + 1)}'")
+    return db
+
+
+def categories_of(db, ids):
+    ds = lance.dataset(os.path.join(db, "memories.lance"))
+    quoted = ", ".join(f"'{i}'" for i in ids)
+    return ds.to_table(columns=["category"], filter=f"id IN ({quoted})")["category"].to_pylist()
 
 
 def make_snapshot(db_dir, dest):
@@ -137,6 +131,14 @@ def table_dir(root):
     return os.path.join(str(root), "memories.lance")
 
 
+def fragment_of(root, data_rel):
+    """Id of the fragment whose data file is `data/<name>` (read from the manifest, which is intact)."""
+    for frag in lance.dataset(table_dir(root)).get_fragments():
+        if any("data/" + f.path == data_rel for f in frag.metadata.files):
+            return frag.fragment_id
+    raise AssertionError(f"no fragment holds {data_rel}")
+
+
 def largest_data_file(root):
     return max(glob.glob(os.path.join(table_dir(root), "data", "*.lance")), key=os.path.getsize)
 
@@ -144,9 +146,9 @@ def largest_data_file(root):
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
     root = tmp_path_factory.mktemp("verify-base")
-    build_db(root / "db")
-    meta = make_snapshot(str(root / "db"), str(root / "snap"))
-    return {"db": str(root / "db"), "snap": str(root / "snap"), "meta": meta}
+    db = build_db(root / "home")
+    meta = make_snapshot(db, str(root / "snap"))
+    return {"db": db, "snap": str(root / "snap"), "meta": meta}
 
 
 @pytest.fixture
@@ -216,7 +218,7 @@ def test_live_database_skips_checksums_and_says_so(live):
         "ok": True, "skipped": True, "file": None,
         "msg": f"skipped: no SHA256SUMS in '{live}' (a live database has none); pass checksums=<file> to check "
                "against one"}
-    assert r["stats"]["total"] == 320 + 3 - 2 + 4 - 1
+    assert r["stats"]["total"] == N - 2 + 4 - 1
     assert r["stats"]["embedding"] is None
 
 
@@ -226,6 +228,65 @@ def test_checksums_none_and_explicit_file(snap, tmp_path):
     shutil.move(os.path.join(snap, SUMS_NAME), elsewhere)
     r = V.verify(snap, checksums=elsewhere, checks=["checksums"])
     assert r["ok"] is True and r["checks"]["checksums"]["file"] == elsewhere
+
+
+# --------------------------------------------------------------------------- other writers and layouts
+
+
+def test_snapshot_made_by_lance_snapshot_with_a_workspace(tmp_path):
+    """A real lance_snapshot snapshot (SNAPSHOT.json not in SHA256SUMS, workspace/ in it) verifies clean;
+    a changed workspace file is caught by its checksum."""
+    built = build_state(str(tmp_path / "home"), n=40, dims=DIM, seed=3)
+    snap = take_snapshot(built["db_path"], str(tmp_path / "snaps"), name="s1",
+                         workspace=os.path.join(built["state_dir"], "workspace"),
+                         embedding={"provider": "openai", "model": "text-embedding-3-small", "dimensions": DIM})
+    r = check(snap["snapshot"])
+    assert r["ok"] and r["mismatches"] == []
+    assert r["checks"]["checksums"]["files"] == snap["files"]
+    assert (r["stats"]["total"], r["stats"]["by_category"]) == (40, built["by_category"])
+    with open(os.path.join(snap["snapshot"], "workspace", "MEMORY.md"), "a", encoding="utf-8") as f:
+        f.write("edited\n")
+    r = check(snap["snapshot"])
+    assert failed(r) == {"checksums"}
+    assert r["mismatches"] == ["checksum: 'workspace/MEMORY.md' differs from SHA256SUMS"]
+
+
+def test_pro_plugin_table_counts_by_scope(tmp_path):
+    built = build_state(str(tmp_path / "home"), plugin="memory-lancedb-pro", n=60, dims=DIM, seed=4,
+                        mode="batched", batch_size=20, workspace=False)
+    snap = take_snapshot(built["db_path"], str(tmp_path / "snaps"), name="s1")["snapshot"]
+    r = check(snap)
+    assert r["ok"], r["mismatches"]
+    assert r["stats"]["by_scope"] == built["by_scope"] and r["stats"]["by_agent"] is None
+    scope, count = min(built["by_scope"].items())
+    r = check(snap, checks=["content"], expect={"by_scope": dict(built["by_scope"], **{scope: count + 5})})
+    assert r["mismatches"] == [f"by_scope.{scope}: expected {count + 5}, found {count}"]
+    r = check(snap, checks=["content"], expect={"by_agent": {"main": 60}})
+    assert r["mismatches"] == ["by_agent: expected main=60, the table has no 'agentId' column"]
+
+
+def test_older_writer_formats_v1_manifests_and_storage_2_0(tmp_path):
+    built = build_state(str(tmp_path / "home"), n=30, dims=DIM, seed=6, data_storage_version="2.0",
+                        v1_manifests=True, workspace=False)
+    assert glob.glob(os.path.join(table_dir(built["db_path"]), "_versions", "1.manifest"))
+    r = V.verify(built["db_path"], expect={
+        "total": 30, "by_category": built["by_category"],
+        "probes": [{"id": p["id"], "text": p["text"]} for p in built["probes"]],
+        "tables": {"memories": {"version": built["version"], "rows": 30, "vector_dim": DIM}}})
+    assert r["ok"], r["mismatches"]
+    assert r["checks"]["structure"]["tables"]["memories"]["data_storage_version"] == "2.0"
+    snap = take_snapshot(built["db_path"], str(tmp_path / "snaps"), name="s1")["snapshot"]
+    assert check(snap)["ok"]
+
+
+def test_duplicate_vectors_are_ties_not_failures(tmp_path):
+    """The same memory stored twice has the same vector: either copy coming first is fine."""
+    built = build_state(str(tmp_path / "home"), n=30, dims=DIM, seed=8, duplicates=3, workspace=False)
+    assert len(built["planted"]["duplicates"]) == 3
+    r = V.verify(built["db_path"], checks=["search"], sample=30)
+    assert r["ok"], r["mismatches"]
+    assert r["checks"]["search"]["tables"]["memories"]["flat_search"] == [
+        {"field": "vector", "ok": True, "lance_queries": 1, "exact_checked": 30}]
 
 
 # --------------------------------------------------------------------------- damage (lance-facts table)
@@ -238,7 +299,7 @@ def flip_vector_bytes(snap):
     frag = ds.get_fragments()[0]
     vec = frag.to_table(columns=["vector"], limit=10)["vector"][7].as_py()
     raw = np.array(vec, dtype=np.float32).tobytes()
-    path = os.path.join(table_dir(snap), "data", frag.metadata.data_files()[0].path)
+    path = os.path.join(table_dir(snap), "data", frag.metadata.files[0].path)
     data = bytearray(read_bytes(path))
     at = data.find(raw)
     assert at >= 0, f"the vector's bytes are not stored plainly in {path}: pick another way to flip them"
@@ -268,10 +329,11 @@ def test_truncated_data_file(snap):
     assert f"checksum: '{rel}' differs from SHA256SUMS" in m
     assert any(x.startswith("table memories: validate() failed: ") for x in m), m
     data_rel = rel[len("memories.lance/"):]
-    assert any(x.startswith(f"table memories: fragment 0 ({data_rel}, _deletions/")
+    frag = fragment_of(snap, data_rel)
+    assert any(x.startswith(f"table memories: fragment {frag} ({data_rel}, _deletions/")
                and x.endswith(") cannot be read: LanceError(IO): Generic LocalFileSystem error: failed to fill whole "
                               "buffer") for x in m), m
-    assert r["checks"]["content"]["tables"]["memories"]["bad_fragments"] == [0]
+    assert r["checks"]["content"]["tables"]["memories"]["bad_fragments"] == [frag]
     assert_all_report(r)
 
 
@@ -284,7 +346,8 @@ def test_deleted_data_file(snap):
     m = r["mismatches"]
     assert f"checksum: '{rel}' is listed in SHA256SUMS but missing" in m
     assert any(x.startswith("table memories: validate() failed: Not found: ") for x in m), m
-    assert any(x.startswith("table memories: fragment 0 ({}, _deletions/".format(rel[len("memories.lance/"):]))
+    data_rel = rel[len("memories.lance/"):]
+    assert any(x.startswith(f"table memories: fragment {fragment_of(snap, data_rel)} ({data_rel}, _deletions/")
                and ") cannot be read: Not found: " in x for x in m), m
     assert_all_report(r)
 
@@ -372,16 +435,17 @@ def test_missing_latest_manifest_in_a_live_database(live, base):
 
 
 def test_row_count_off_from_the_baseline(live, base):
-    ids = memory_rows(40, 2)["id"].to_pylist()
-    lancedb.connect(live).open_table("memories").delete("id IN ('{}', '{}')".format(*tuple(ids)))
+    ids = [memory_id(SEED, 40), memory_id(SEED, 41)]
+    cats = categories_of(live, ids)
+    lancedb.connect(live).open_table("memories").delete(f"id IN ('{ids[0]}', '{ids[1]}')")
     r = V.verify(live, baseline=os.path.join(base["snap"], "SNAPSHOT.json"))
     total = base["meta"]["total"]
     m = r["mismatches"]
     assert failed(r) == {"structure", "content"}
     assert f"total: expected {total}, found {total - 2}" in m
     want = base["meta"]["by_category"]
-    for cat in CATEGORIES[:2]:  # rows 40 and 41
-        assert f"by_category.{cat}: expected {want[cat]}, found {want[cat] - 1}" in m
+    for cat in set(cats):
+        assert f"by_category.{cat}: expected {want[cat]}, found {want[cat] - cats.count(cat)}" in m
     assert f"table memories: rows: expected {total}, found {total - 2}" in m
     assert V.failure_message(r).startswith(f"Verification of '{live}' failed (structure, content): ")
     assert all(x in V.failure_message(r) for x in m)
@@ -401,14 +465,12 @@ def test_probe_text_changed(live, base):
 
 
 def test_probe_missing_and_duplicate_ids(live):
-    tbl = lancedb.connect(live).open_table("memories")
-    dup = memory_rows(10, 1)
-    tbl.add(dup)
+    add_memories(live, PLUGIN, 1, seed=SEED, start_index=10)  # row 10 stored a second time
+    dup = memory_id(SEED, 10)
     r = V.verify(live, checks=["content"], expect={"probes": [{"id": "no-such-id", "text": "x"}]})
     assert failed(r) == {"content"}
-    assert r["mismatches"] == ["table memories: 1 duplicate id(s), e.g. {}".format(dup["id"][0].as_py()),
-                               "probe no-such-id: not found"]
-    assert r["checks"]["content"]["tables"]["memories"]["duplicate_ids"] == [dup["id"][0].as_py()]
+    assert r["mismatches"] == [f"table memories: 1 duplicate id(s), e.g. {dup}", "probe no-such-id: not found"]
+    assert r["checks"]["content"]["tables"]["memories"]["duplicate_ids"] == [dup]
 
 
 def test_wrong_vector_dim(snap):
@@ -483,11 +545,10 @@ def test_readwrite_on_a_table_with_a_missing_data_file(live, scratch_tmp):
 
 def test_compare_to_reports_missing_extra_and_changed_rows(live, base):
     tbl = lancedb.connect(live).open_table("memories")
-    gone, changed = memory_rows(20, 1)["id"][0].as_py(), memory_rows(21, 1)["id"][0].as_py()
+    gone, changed, new = memory_id(SEED, 20), memory_id(SEED, 21), memory_id(SEED, 900)
     tbl.delete(f"id = '{gone}'")
     tbl.update(where=f"id = '{changed}'", values={"text": "edited"})
-    tbl.add(memory_rows(900, 1))
-    new = memory_rows(900, 1)["id"][0].as_py()
+    add_memories(live, PLUGIN, 1, seed=SEED, start_index=900)
     r = V.verify(live, checks=[], compare_to=base["snap"])
     assert r["ok"] is False and set(r["checks"]) == {"compare"}
     assert r["mismatches"] == [
