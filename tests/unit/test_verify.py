@@ -255,9 +255,10 @@ def test_pro_plugin_table_counts_by_scope(tmp_path):
     built = build_state(str(tmp_path / "home"), plugin="memory-lancedb-pro", n=60, dims=DIM, seed=4,
                         mode="batched", batch_size=20, workspace=False)
     snap = take_snapshot(built["db_path"], str(tmp_path / "snaps"), name="s1")["snapshot"]
-    r = check(snap)
+    r = check(snap, checks=V.CHECKS, today="2026-09-01")
     assert r["ok"], r["mismatches"]
     assert r["stats"]["by_scope"] == built["by_scope"] and r["stats"]["by_agent"] is None
+    assert r["checks"]["readwrite"]["found_by_vector"] and r["checks"]["readwrite"]["deleted"]
     scope, count = min(built["by_scope"].items())
     r = check(snap, checks=["content"], expect={"by_scope": dict(built["by_scope"], **{scope: count + 5})})
     assert r["mismatches"] == [f"by_scope.{scope}: expected {count + 5}, found {count}"]
@@ -269,7 +270,7 @@ def test_older_writer_formats_v1_manifests_and_storage_2_0(tmp_path):
     built = build_state(str(tmp_path / "home"), n=30, dims=DIM, seed=6, data_storage_version="2.0",
                         v1_manifests=True, workspace=False)
     assert glob.glob(os.path.join(table_dir(built["db_path"]), "_versions", "1.manifest"))
-    r = V.verify(built["db_path"], expect={
+    r = V.verify(built["db_path"], checks=V.CHECKS, expect={
         "total": 30, "by_category": built["by_category"],
         "probes": [{"id": p["id"], "text": p["text"]} for p in built["probes"]],
         "tables": {"memories": {"version": built["version"], "rows": 30, "vector_dim": DIM}}})
