@@ -59,8 +59,7 @@ HOST_FILES = ("/etc/passwd", "/etc/group", "/etc/shadow", "/etc/hosts", "/etc/ho
 SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 SSH_COMMON_ARGS = (
-    f"-o ProxyCommand='ip netns exec {CTL_NS} nc %h %p' "
-    "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+    f"-o ProxyCommand='ip netns exec {CTL_NS} nc %h %p' -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
 )
 
 
@@ -75,9 +74,7 @@ def log(msg: str) -> None:
     print(f"ocmlab: {msg}", file=sys.stderr, flush=True)
 
 
-def run(
-    argv: list[str], *, check: bool = True, input_text: str | None = None
-) -> subprocess.CompletedProcess[str]:
+def run(argv: list[str], *, check: bool = True, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
         argv,
         input=input_text,
@@ -87,9 +84,7 @@ def run(
         check=False,
     )
     if check and proc.returncode != 0:
-        raise LabError(
-            f"command failed ({proc.returncode}): {shlex.join(argv)}\n{proc.stderr.strip()}"
-        )
+        raise LabError(f"command failed ({proc.returncode}): {shlex.join(argv)}\n{proc.stderr.strip()}")
     return proc
 
 
@@ -124,9 +119,7 @@ def load_state() -> dict:
     except FileNotFoundError:
         return {"hosts": []}
     except ValueError as exc:
-        raise LabError(
-            f"{paths()['state']} is not valid JSON ({exc}); run 'lab.sh down'"
-        ) from exc
+        raise LabError(f"{paths()['state']} is not valid JSON ({exc}); run 'lab.sh down'") from exc
 
 
 def read_pid(path: Path) -> int | None:
@@ -245,10 +238,73 @@ def lock() -> object:
             return fh
         except BlockingIOError:
             if time.monotonic() > deadline:
-                raise LabError(
-                    f"another lab.sh holds {paths()['lock']} for more than 120 s"
-                ) from None
+                raise LabError(f"another lab.sh holds {paths()['lock']} for more than 120 s") from None
             time.sleep(0.1)
+
+
+# ---------------------------------------------------------------- ownership
+# One lab per machine, shared by whoever runs molecule or the lab tests. The
+# run that brought it up owns it until 'down': a second 'up' waits for it
+# instead of tearing it down under a running scenario, and a 'down' from
+# another run (molecule's initial destroy) leaves it alone. The owner is the
+# nearest molecule/pytest process above lab.sh, else OCMLAB_OWNER_PID, else
+# lab.sh's parent. An owner that has exited no longer holds the lab.
+OWNER_PROGRAMS = ("molecule", "pytest", "py.test")
+
+
+def _stat_fields(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
+def _starttime(pid: int) -> str | None:
+    f = _stat_fields(pid)
+    return f[19] if len(f) > 19 else None
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
+    except OSError:
+        return []
+
+
+def _ancestors(pid: int) -> list[int]:
+    out = []
+    while pid > 1 and len(out) < 64:
+        out.append(pid)
+        f = _stat_fields(pid)
+        pid = int(f[1]) if len(f) > 1 else 0
+    return out
+
+
+def current_owner() -> dict:
+    pid = os.getppid()
+    if os.environ.get("OCMLAB_OWNER_PID", "").isdigit():
+        pid = int(os.environ["OCMLAB_OWNER_PID"])
+    else:
+        for anc in _ancestors(os.getppid()):
+            if any(Path(a).name in OWNER_PROGRAMS for a in _cmdline(anc)[:3]):
+                pid = anc
+                break
+    return {"pid": pid, "start": _starttime(pid), "cmd": " ".join(_cmdline(pid))[:160], "since": time.time()}
+
+
+def held_by_other(state: dict) -> dict | None:
+    """The live owner of the lab, unless that is this process or one of its ancestors."""
+    owner = state.get("owner")
+    if not owner or _starttime(owner["pid"]) != owner.get("start"):
+        return None
+    if owner["pid"] in _ancestors(os.getpid()) or owner["pid"] == current_owner()["pid"]:
+        return None
+    return owner
+
+
+def describe_owner(owner: dict) -> str:
+    since = time.strftime("%H:%M:%S", time.localtime(owner.get("since", 0)))
+    return f"pid {owner['pid']} ({owner.get('cmd') or '?'}) since {since}"
 
 
 # ---------------------------------------------------------------- preflight
@@ -256,15 +312,8 @@ def lock() -> object:
 
 def preflight() -> None:
     if os.geteuid() != 0:
-        raise LabError(
-            "must run as root: the lab creates network namespaces, veths and bind mounts "
-            "(re-run with sudo)"
-        )
-    missing = [
-        c
-        for c in ("ip", "unshare", "nsenter", "mount", "ssh", "ssh-keygen", "nc")
-        if not shutil.which(c)
-    ]
+        raise LabError("must run as root: the lab creates network namespaces, veths and bind mounts (re-run with sudo)")
+    missing = [c for c in ("ip", "unshare", "nsenter", "mount", "ssh", "ssh-keygen", "nc") if not shutil.which(c)]
     if not os.access(SSHD, os.X_OK):
         missing.append("sshd")
     if missing:
@@ -273,13 +322,9 @@ def preflight() -> None:
             "(apt-get install -y iproute2 util-linux openssh-server openssh-client netcat-openbsd)"
         )
     if not Path("/proc/self/ns/net").exists():
-        raise LabError(
-            "this kernel has no network namespace support (/proc/self/ns/net is missing)"
-        )
+        raise LabError("this kernel has no network namespace support (/proc/self/ns/net is missing)")
     if str(LAB_ROOT.resolve()).startswith("/tmp/") or str(LAB_ROOT) == "/tmp":
-        raise LabError(
-            f"OCMLAB_ROOT={LAB_ROOT} is under /tmp, which every lab host covers with its own tmpfs"
-        )
+        raise LabError(f"OCMLAB_ROOT={LAB_ROOT} is under /tmp, which every lab host covers with its own tmpfs")
 
 
 def validate_hosts(names: list[str]) -> list[str]:
@@ -291,9 +336,7 @@ def validate_hosts(names: list[str]) -> list[str]:
         raise LabError("at most 200 hosts")
     for n in names:
         if not HOST_NAME_RE.match(n) or n == "ctl":
-            raise LabError(
-                f"bad host name {n!r}: use 1-20 chars of a-z, 0-9, '-', starting with a letter (not 'ctl')"
-            )
+            raise LabError(f"bad host name {n!r}: use 1-20 chars of a-z, 0-9, '-', starting with a letter (not 'ctl')")
     return names
 
 
@@ -317,14 +360,10 @@ def down(quiet: bool = False) -> None:
     #    everything still inside a lab namespace.
     namespaces = lab_netns()
     for ns in namespaces:
-        pids = [
-            int(p) for p in run(["ip", "netns", "pids", ns], check=False).stdout.split()
-        ]
+        pids = [int(p) for p in run(["ip", "netns", "pids", ns], check=False).stdout.split()]
         masters = [pp for pp in (_ppid(p) for p in pids) if pp and _is_ssh_master(pp)]
         kill_and_wait(masters, timeout=1.0)
-        pids = [
-            int(p) for p in run(["ip", "netns", "pids", ns], check=False).stdout.split()
-        ]
+        pids = [int(p) for p in run(["ip", "netns", "pids", ns], check=False).stdout.split()]
         kill_and_wait(pids)
     kill_and_wait(lab_processes())
     # 3. Namespaces, links, mounts.
@@ -374,7 +413,7 @@ def _drop_run_netns() -> None:
             pass
 
 
-def assert_clean() -> int:
+def assert_clean(quiet: bool = False) -> int:
     problems = []
     ns = lab_netns()
     if ns:
@@ -393,24 +432,22 @@ def assert_clean() -> int:
         desc = []
         for p in sorted(set(procs)):
             try:
-                cmd = (
-                    Path(f"/proc/{p}/cmdline")
-                    .read_bytes()
-                    .replace(b"\0", b" ")
-                    .decode()
-                    .strip()
-                )
+                cmd = Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
             except OSError:
                 continue
-            desc.append(f"{p} ({cmd})")
+            desc.append(f"{p} ({cmd.splitlines()[0][:100] if cmd else '?'})")
         if desc:
             problems.append(f"processes: {'; '.join(desc)}")
+    other = held_by_other(load_state())
+    if problems and other:
+        problems.append(f"(the lab is in use by {describe_owner(other)})")
     if problems:
         for p in problems:
             print(f"ocmlab: not clean: {p}", file=sys.stderr)
         print("ocmlab: run 'tools/ocmlab/lab.sh down'", file=sys.stderr)
         return 1
-    print("ocmlab: clean (no lab namespace, link, mount or sshd left)")
+    if not quiet:
+        print("ocmlab: clean (no lab namespace, link, mount or sshd left)")
     return 0
 
 
@@ -450,19 +487,15 @@ def up(names: list[str]) -> None:
     ]
     for mnt in HOST_DIRS:  # mount points must exist on the machine itself
         Path(mnt).mkdir(parents=True, exist_ok=True)
-    if p["hosts"].is_dir():
-        for stale in p["hosts"].iterdir():
-            shutil.rmtree(stale)
+    _fresh_hosts_dir()
     for h in hosts:
         _make_host_tree(h)
     _write_shared_host_files(hosts)
     _build_network(hosts)
     state = {
+        "owner": current_owner(),
         "hosts": hosts,
-        "netns_inodes": [
-            os.stat(f"/run/netns/{ns}").st_ino
-            for ns in [CTL_NS] + [h["ns"] for h in hosts]
-        ],
+        "netns_inodes": [os.stat(f"/run/netns/{ns}").st_ino for ns in [CTL_NS] + [h["ns"] for h in hosts]],
     }
     write(p["state"], json.dumps(state, indent=2) + "\n")
     procs = {h["name"]: _start_sshd(h) for h in hosts}
@@ -471,9 +504,21 @@ def up(names: list[str]) -> None:
     write(p["ssh_config"], _ssh_config(hosts))
     write(p["inventory"], inventory_yaml(hosts))
     _smoke(hosts)
-    log(
-        f"up: {' '.join(names)} in {time.monotonic() - t0:.2f} s; inventory {p['inventory']}"
-    )
+    log(f"up: {' '.join(names)} in {time.monotonic() - t0:.2f} s; inventory {p['inventory']}")
+
+
+def _fresh_hosts_dir() -> None:
+    """An empty <lab root>/hosts. By default a tmpfs: a venv per host is tens of
+    thousands of files, which take half a minute to delete from disk but nothing
+    to drop with a tmpfs (and installs into it are faster). OCMLAB_TMPFS=0 keeps
+    the hosts' files on disk, where they outlive 'down' until the next 'up'."""
+    hosts = paths()["hosts"]
+    hosts.mkdir(parents=True, exist_ok=True)
+    for stale in hosts.iterdir():
+        shutil.rmtree(stale)
+    if os.environ.get("OCMLAB_TMPFS", "1") != "0":
+        size = os.environ.get("OCMLAB_TMPFS_SIZE", "50%")
+        run(["mount", "-t", "tmpfs", "-o", f"mode=0755,size={size}", "ocmlab-hosts", str(hosts)])
 
 
 def _make_host_tree(h: dict) -> None:
@@ -571,25 +616,15 @@ def _write_accounts(etc: Path) -> None:
             f = line.split(":")
             if not line.strip() or f[0] == "node":
                 continue
-            if (
-                uid_field is not None
-                and len(f) > uid_field
-                and f[uid_field] == str(NODE_UID)
-            ):
+            if uid_field is not None and len(f) > uid_field and f[uid_field] == str(NODE_UID):
                 continue
             out.append(line)
         return out
 
     passwd = Path("/etc/passwd").read_text().splitlines()
-    taken = {
-        line.split(":")[0] for line in passwd if line.split(":")[2:3] == [str(NODE_UID)]
-    }
-    passwd = keep(passwd, 2) + [
-        f"node:x:{NODE_UID}:{NODE_UID}:OpenClaw:/home/node:/bin/bash"
-    ]
-    group = keep(Path("/etc/group").read_text().splitlines(), 2) + [
-        f"node:x:{NODE_UID}:"
-    ]
+    taken = {line.split(":")[0] for line in passwd if line.split(":")[2:3] == [str(NODE_UID)]}
+    passwd = keep(passwd, 2) + [f"node:x:{NODE_UID}:{NODE_UID}:OpenClaw:/home/node:/bin/bash"]
+    group = keep(Path("/etc/group").read_text().splitlines(), 2) + [f"node:x:{NODE_UID}:"]
     shadow = []
     for line in Path("/etc/shadow").read_text().splitlines():
         f = line.split(":")
@@ -614,16 +649,10 @@ def _write_accounts(etc: Path) -> None:
 def _write_shared_host_files(hosts: list[dict]) -> None:
     p = paths()
     control_pub = Path(str(p["key"]) + ".pub").read_text()
-    root_pubs = "".join(
-        (host_fs(h["name"]) / "root/.ssh/id_ed25519.pub").read_text() for h in hosts
-    )
+    root_pubs = "".join((host_fs(h["name"]) / "root/.ssh/id_ed25519.pub").read_text() for h in hosts)
     known = ""
     for h in hosts:
-        key = (
-            (host_fs(h["name"]) / "etc/ssh/ssh_host_ed25519_key.pub")
-            .read_text()
-            .split()[:2]
-        )
+        key = (host_fs(h["name"]) / "etc/ssh/ssh_host_ed25519_key.pub").read_text().split()[:2]
         known += f"{h['name']},{h['addr']} {' '.join(key)}\n"
     etc_hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
     etc_hosts += f"{CTL_ADDR}\tocm-ctl\n"
@@ -640,9 +669,7 @@ def _build_network(hosts: list[dict]) -> None:
     try:
         run(["ip", "netns", "add", CTL_NS])
     except LabError as exc:
-        raise LabError(
-            f"cannot create network namespace {CTL_NS} (needs root and netns support): {exc}"
-        ) from exc
+        raise LabError(f"cannot create network namespace {CTL_NS} (needs root and netns support): {exc}") from exc
     run(
         ["ip", "-n", CTL_NS, "-batch", "-"],
         input_text=(
@@ -671,9 +698,7 @@ def _build_network(hosts: list[dict]) -> None:
         run(["ip", "-n", CTL_NS, "link", "set", h["link"], "master", BRIDGE, "up"])
         run(
             ["ip", "-n", h["ns"], "-batch", "-"],
-            input_text=(
-                f"link set lo up\naddr add {h['addr']}/24 dev eth0\nlink set eth0 up\n"
-            ),
+            input_text=(f"link set lo up\naddr add {h['addr']}/24 dev eth0\nlink set eth0 up\n"),
         )
 
 
@@ -687,12 +712,8 @@ def _host_script(h: dict) -> str:
     for d in HOST_DIRS + HOST_FILES:
         lines.append(f"mount --bind {shlex.quote(str(fs) + d)} {shlex.quote(d)}")
     # Hide the lab's own files (control key, other hosts' trees) from the host.
-    lines.append(
-        f"mount -t tmpfs -o mode=0755,size=1m ocmlab-hide {shlex.quote(str(LAB_ROOT))}"
-    )
-    lines.append(
-        "mount -t tmpfs -o mode=1777 ocmlab-tmp /tmp"
-    )  # last: would hide bind sources
+    lines.append(f"mount -t tmpfs -o mode=0755,size=1m ocmlab-hide {shlex.quote(str(LAB_ROOT))}")
+    lines.append("mount -t tmpfs -o mode=1777 ocmlab-tmp /tmp")  # last: would hide bind sources
     lines.append(f"hostname {shlex.quote(h['name'])}")
     lines.append("cd /")
     lines.append(f"exec {SSHD} -D -f /etc/ssh/sshd_config -E /var/log/sshd.log")
@@ -743,9 +764,7 @@ def _start_sshd(h: dict) -> subprocess.Popen:
 
 def _children(pid: int) -> list[int]:
     try:
-        return [
-            int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        ]
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except OSError:
         return [p for p in all_pids() if _ppid(p) == pid]
 
@@ -756,9 +775,7 @@ def _listening_on_22(pid: int) -> bool:
     except OSError:
         return False
     return any(
-        f[1].endswith(":0016") and f[3] == "0A"
-        for f in (line.split() for line in text.splitlines()[1:])
-        if len(f) > 3
+        f[1].endswith(":0016") and f[3] == "0A" for f in (line.split() for line in text.splitlines()[1:]) if len(f) > 3
     )
 
 
@@ -780,9 +797,7 @@ def _wait_ready(h: dict, proc: subprocess.Popen, timeout: float = 15.0) -> None:
         if init and _listening_on_22(init):
             return
         time.sleep(0.01)
-    raise LabError(
-        f"host {h['name']}: sshd not listening after {timeout:.0f} s; {_sshd_log(h)}"
-    )
+    raise LabError(f"host {h['name']}: sshd not listening after {timeout:.0f} s; {_sshd_log(h)}")
 
 
 def _sshd_log(h: dict) -> str:
@@ -872,18 +887,14 @@ def inventory_yaml(hosts: list[dict]) -> str:
     for g, members in groups.items():
         out += f"    {g}:\n"
         if members:
-            out += "      hosts:\n" + "".join(
-                host_block(h, "        ") for h in members
-            )
+            out += "      hosts:\n" + "".join(host_block(h, "        ") for h in members)
     return out
 
 
 def inventory() -> None:
     state = load_state()
     if not state.get("hosts"):
-        raise LabError(
-            "the lab is not up; run 'tools/ocmlab/lab.sh up [hosts...]' first"
-        )
+        raise LabError("the lab is not up; run 'tools/ocmlab/lab.sh up [hosts...]' first")
     text = inventory_yaml(state["hosts"])
     write(paths()["inventory"], text)
     sys.stdout.write(text)
@@ -901,9 +912,7 @@ def _running_host(name: str) -> dict:
                 return {**h, "init": pid}
             break
     known = " ".join(h["name"] for h in state.get("hosts", [])) or "none"
-    raise LabError(
-        f"host {name!r} is not running (lab hosts: {known}); run 'tools/ocmlab/lab.sh up'"
-    )
+    raise LabError(f"host {name!r} is not running (lab hosts: {known}); run 'tools/ocmlab/lab.sh up'")
 
 
 def exec_in(name: str, cmd: list[str]) -> None:
@@ -949,7 +958,8 @@ USAGE = f"""\
 usage: lab.sh <command> [args]
 
   up [HOST...]        (re)build the lab; default hosts: {" ".join(DEFAULT_HOSTS)}
-  down                stop every lab sshd, delete namespaces, links, mounts
+  down [--force]      stop every lab sshd, delete namespaces, links, mounts
+                      (a lab another live run brought up is left alone without --force)
   assert-clean        exit 1 naming any lab namespace/link/mount/process left
   inventory           print the Ansible inventory (also written to {LAB_ROOT}/inventory.yml)
   exec HOST [CMD...]  run CMD inside HOST's namespaces (default: a shell)
@@ -957,17 +967,50 @@ usage: lab.sh <command> [args]
   status              list hosts, addresses and whether their sshd runs
 
 Lab root: $OCMLAB_ROOT (default /var/tmp/ocmlab). Host HOST's private dirs
-are under <lab root>/hosts/HOST/fs (e.g. .../fs/home/node is its /home/node).
+are under <lab root>/hosts/HOST/fs (e.g. .../fs/home/node is its /home/node),
+on a tmpfs that 'down' drops (OCMLAB_TMPFS=0: on disk; OCMLAB_TMPFS_SIZE=50%).
+Each host has its own /etc/ssh /root /home /opt /var/backups /var/lib /var/log
+/var/spool/cron /etc/cron.d /usr/local/sbin /etc/openclaw-memory /tmp /run,
+passwd/group/shadow (user node, uid 1000), hosts and hostname.
+
+One lab per machine. The run that brought it up (nearest molecule/pytest
+process, else $OCMLAB_OWNER_PID, else the caller) owns it until 'down': 'up'
+from another run waits for it (up to $OCMLAB_WAIT s, default 1800).
 """
+
+
+def up_when_free(names: list[str]) -> int:
+    """'up', after waiting (OCMLAB_WAIT seconds, default 1800) while another live run owns the lab."""
+    wait = float(os.environ.get("OCMLAB_WAIT", "1800"))
+    deadline = time.monotonic() + wait
+    announced = False
+    while True:
+        with lock():
+            other = held_by_other(load_state())
+            if not other:
+                try:
+                    up(names)
+                except BaseException:
+                    log("up failed; tearing the partial lab down")
+                    down(quiet=True)
+                    raise
+                return 0
+        if time.monotonic() > deadline:
+            raise LabError(
+                f"the lab is in use by {describe_owner(other)}; gave up after {wait:.0f} s (OCMLAB_WAIT). "
+                "If that run is gone for good: tools/ocmlab/lab.sh down --force"
+            )
+        if not announced:
+            log(f"up: waiting for the lab, in use by {describe_owner(other)}")
+            announced = True
+        time.sleep(1)
 
 
 def status() -> None:
     for h in load_state().get("hosts", []):
         pid = read_pid(host_dir(h["name"]) / "init.pid")
         alive = bool(pid and is_lab_process(pid))
-        print(
-            f"{h['name']:<12} {h['addr']:<14} {h['ns']:<16} {'running' if alive else 'STOPPED'}"
-        )
+        print(f"{h['name']:<12} {h['addr']:<14} {h['ns']:<16} {'running' if alive else 'STOPPED'}")
 
 
 def main(argv: list[str]) -> int:
@@ -990,19 +1033,16 @@ def main(argv: list[str]) -> int:
             return 0  # not reached
         preflight()
         if cmd == "up":
-            args = validate_hosts(args)
+            return up_when_free(validate_hosts(args))
+        if cmd == "down" and args in ([], ["--force"]):
             with lock():
-                try:
-                    up(args)
-                except BaseException:
-                    log("up failed; tearing the partial lab down")
-                    down(quiet=True)
-                    raise
-            return 0
-        if cmd == "down" and not args:
-            with lock():
+                other = held_by_other(load_state())
+                if other and not args:
+                    log(f"down: the lab is in use by {describe_owner(other)}; leaving it up (down --force stops it)")
+                    return 0
                 down()
-            return 0
+                # Checked under the lock: another run's 'up' may follow at once.
+                return assert_clean(quiet=True)
         if cmd == "assert-clean" and not args:
             return assert_clean()
     except LabError as exc:
