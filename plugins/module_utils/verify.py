@@ -307,12 +307,14 @@ def verify(path, checksums="auto", expect=None, baseline=None, checks=None, comp
                 res = _timed(check_search, run, sample)
             else:
                 res = _timed(check_readwrite, run, today)
+            run.add(res.pop("_mismatches", []))
             results[name] = res
         if compare_to:
             results["compare"] = _timed(check_compare, run, compare_to)
+            run.add(results["compare"].pop("_mismatches", []))
         if fut is not None:
             res = fut.result()
-            run.mismatches[:0] = res.pop("_mismatches")
+            run.mismatches[:0] = res.pop("_mismatches", [])
             results["checksums"] = res
     ordered = {k: results[k] for k in list(CHECKS) + ["compare"] if k in results}
     ok = all(r["ok"] for r in ordered.values())
@@ -334,8 +336,16 @@ def failure_message(result):
 
 
 def _timed(fn, *args):
+    """Run one check; an unexpected error fails that check (and is listed) instead of stopping the others."""
     t = time.monotonic()
-    out = fn(*args)
+    try:
+        out = fn(*args)
+    except MemoryToolError:
+        raise
+    except Exception as e:  # noqa: BLE001 - damage we did not foresee is still a finding, not a traceback
+        name = fn.__name__.replace("check_", "")
+        msg = f"{name}: the check could not finish: {error_text(e)}"
+        out = {"ok": False, "msg": msg, "_mismatches": [msg]}
     out["duration_s"] = round(time.monotonic() - t, 3)
     return out
 

@@ -513,6 +513,17 @@ def test_columns_differ_from_baseline(snap):
         "table memories: column 'text': expected type large_string, found string"]
 
 
+def test_an_unforeseen_error_fails_only_its_check(snap, monkeypatch):
+    def boom(*_a, **_kw):
+        raise RuntimeError("unexpected state")
+
+    monkeypatch.setattr(V, "_search_table", boom)
+    r = check(snap)
+    assert failed(r) == {"search"}
+    assert r["mismatches"] == ["search: the check could not finish: unexpected state"]
+    assert_all_report(r)
+
+
 # --------------------------------------------------------------------------- readwrite and compare
 
 
