@@ -24,6 +24,7 @@ from ansible_collections.openclaw.memory.plugins.module_utils.common import (
 from ansible_collections.openclaw.memory.plugins.module_utils.config import account, discover
 from ansible_collections.openclaw.memory.plugins.module_utils.lance import (
     check_db_dir,
+    error_text,
     lib_versions,
     memory_stats,
     open_table,
@@ -198,7 +199,7 @@ def database_facts(facts, acct, probes, probe_query, gather_stats, warnings):
             stats = memory_stats(memories_ds, probes=probes, probe_query=probe_query)
         except Exception as e:  # noqa: BLE001 - a damaged table raises whatever Lance raises
             warnings.append(
-                f"Table '{entry['path']}' could not be read in full ({_first_line(e)}): counts and probes are not "
+                f"Table '{entry['path']}' could not be read in full ({error_text(e)}): counts and probes are not "
                 f"reported; the database is damaged: {VERIFY_HINT}"
             )
         else:
@@ -206,11 +207,6 @@ def database_facts(facts, acct, probes, probe_query, gather_stats, warnings):
             out["probes"] = stats["probes"]
             out["query_matches"] = stats.get("query_matches")
     return out
-
-
-def _first_line(exc):
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else exc.__class__.__name__
 
 
 def _table_facts(name, table_dir, warnings):
@@ -225,7 +221,7 @@ def _table_facts(name, table_dir, warnings):
         warnings.append(f"{e.msg}; {VERIFY_HINT}")
         return entry, None
     except Exception as e:  # noqa: BLE001 - Lance raises plain exceptions on damaged tables
-        entry["error"] = _first_line(e)
+        entry["error"] = error_text(e)
         warnings.append(f"Lance table '{table_dir}' cannot be read: {entry['error']}; {VERIFY_HINT}")
         return entry, None
     ref = referenced_stat(ds, table_dir)

@@ -31,6 +31,9 @@ except ImportError:  # reported by the modules with missing_required_lib
 HAS_LANCE = LANCE_IMPORT_ERROR is None
 
 U64_MAX = (1 << 64) - 1
+# Fragments read ahead by scans: a plugin-made table has one fragment per memory, and reading
+# them one after the other dominates a scan (2,000 fragments: 0.55 s sequential, 0.23 s with 64).
+FRAGMENT_READAHEAD = 64
 TABLE_SUFFIX = ".lance"
 
 
@@ -318,7 +321,7 @@ def memory_stats(ds, probes=3, probe_query=None, query_limit=20):
     stable between runs. Never loads the table into memory.
     """
     scan = StatsScan(ds.schema.names, probes, probe_query, query_limit)
-    for batch in ds.to_batches(columns=scan.columns, batch_size=65536):
+    for batch in ds.to_batches(columns=scan.columns, batch_size=65536, fragment_readahead=FRAGMENT_READAHEAD):
         scan.add(batch)
     out = scan.result(ds)
     if probe_query is not None and "query_matches" not in out:
@@ -347,7 +350,8 @@ def fetch_memories(ds, ids):
     created = created_column(names)
     want = [c for c in ("id", "text", "category", "importance", created, "agentId", "scope") if c and c in names]
     flt = "id IN (%s)" % ", ".join(_quote(i) for i in ids)
-    rows = {r["id"]: r for r in ds.to_table(columns=want, filter=flt).to_pylist()}
+    found = ds.to_table(columns=want, filter=flt, fragment_readahead=FRAGMENT_READAHEAD)
+    rows = {r["id"]: r for r in found.to_pylist()}
     out = []
     for mem_id in ids:
         r = rows.get(mem_id)
