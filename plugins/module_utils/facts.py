@@ -235,15 +235,48 @@ def _table_facts(name, table_dir, warnings):
         config = ds.config() or {}
     except AttributeError:  # pylance without table config
         config = {}
-    entry["auto_cleanup"] = {k: v for k, v in sorted(config.items()) if k.startswith("lance.auto_cleanup.")}
-    if entry["auto_cleanup"]:
+    entry["auto_cleanup"] = {k: v for k, v in sorted(config.items()) if k.startswith(AUTO_CLEANUP_PREFIX)}
+    window = cleanup_window_s(entry["auto_cleanup"])
+    if entry["auto_cleanup"] and (window is None or window < SAFE_CLEANUP_WINDOW_S):
         keys = ", ".join(f"{k}={v}" for k, v in entry["auto_cleanup"].items())
         warnings.append(
-            f"Lance table '{table_dir}' has auto-cleanup set ({keys}): commits delete old versions' files, so a copy "
-            "taken while the gateway writes can lose files; remove these table config keys or back it up with the "
-            "gateway stopped"
+            f"Lance table '{table_dir}' has auto-cleanup with a short or unreadable retention window ({keys}): "
+            "commits delete the files of versions older than that, so a copy taken while the gateway writes can "
+            "lose files; set lance.auto_cleanup.older_than to days (the plugin's client uses 14days) or back it up "
+            "with the gateway stopped"
         )
     return entry, ds
+
+
+# Table config keys of Lance's automatic cleanup. @lancedb/lancedb (the plugins' node client)
+# creates tables with interval=20, older_than=14days: every 20 commits, the files of versions
+# older than 14 days go. Harmless for a copy of the latest version; a window of seconds is not.
+AUTO_CLEANUP_PREFIX = "lance.auto_cleanup."
+SAFE_CLEANUP_WINDOW_S = 3600
+DEFAULT_CLEANUP_WINDOW = "14days"
+_DURATION_PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]+)")
+_UNIT_S = {
+    "ns": 1e-9, "nsec": 1e-9, "us": 1e-6, "usec": 1e-6, "ms": 1e-3, "msec": 1e-3,
+    "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
+    "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60,
+    "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600,
+    "d": 86400, "day": 86400, "days": 86400, "w": 604800, "week": 604800, "weeks": 604800,
+}
+
+
+def cleanup_window_s(auto_cleanup):
+    """Seconds of `lance.auto_cleanup.older_than` (humantime text such as "14days", "2h 30min"), None if unreadable.
+
+    Without the key, Lance's default applies (14 days).
+    """
+    text = str(auto_cleanup.get(AUTO_CLEANUP_PREFIX + "older_than", DEFAULT_CLEANUP_WINDOW)).strip()
+    total, pos = 0.0, 0
+    for m in _DURATION_PART.finditer(text):
+        if m.start() != pos or m.group(2).lower() not in _UNIT_S:
+            return None
+        total += float(m.group(1)) * _UNIT_S[m.group(2).lower()]
+        pos = m.end()
+    return total if pos and pos == len(text) else None
 
 
 def _check_schema(facts, entry, warnings):

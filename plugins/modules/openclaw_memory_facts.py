@@ -23,7 +23,8 @@ description:
   - The Markdown workspace (C(MEMORY.md) size and sha256, daily notes) is reported for every plugin; for
     C(memory-core) it is the memory.
   - Statistics stream only the columns they need, so a large table is never loaded into memory.
-  - Warnings (not failures) say what would break a backup or a migration; see RV(ansible_facts.openclaw_memory.warnings).
+  - Warnings (not failures) say what would break a backup or a migration; see
+    RV(ansible_facts.openclaw_memory.warnings).
 author:
   - openclaw.memory contributors
 extends_documentation_fragment:
@@ -139,7 +140,9 @@ EXAMPLES = r"""
   ansible.builtin.assert:
     that:
       - openclaw_memory.embedding == hostvars['new-host'].openclaw_memory.embedding
-    fail_msg: "Embedding differs: {{ openclaw_memory.embedding }} vs {{ hostvars['new-host'].openclaw_memory.embedding }}"
+    fail_msg: >-
+      Embedding differs: {{ openclaw_memory.embedding }}
+      vs {{ hostvars['new-host'].openclaw_memory.embedding }}
 
 - name: Gateway started with OPENCLAW_STATE_DIR=/srv/openclaw and a custom database path
   openclaw.memory.openclaw_memory_facts:
@@ -204,7 +207,9 @@ ansible_facts:
           type: str
           returned: always
         plugin_enabled:
-          description: Whether the plugin is enabled (C(plugins.enabled), C(plugins.deny), C(plugins.entries.<id>.enabled)).
+          description: >-
+            Whether the plugin is enabled (C(plugins.enabled), C(plugins.deny),
+            C(plugins.entries.<id>.enabled)).
           type: bool
           returned: always
         plugin_dir:
@@ -223,7 +228,9 @@ ansible_facts:
           returned: always
           sample: 0.27.2
         embedding:
-          description: The embedding identity; changing any of provider, model and dimensions invalidates stored vectors.
+          description: >-
+            The embedding identity; changing any of provider, model and dimensions invalidates stored
+            vectors.
           type: dict
           returned: always
           contains:
@@ -321,7 +328,10 @@ ansible_facts:
               description: How many of them are missing (damage).
               type: int
             auto_cleanup:
-              description: C(lance.auto_cleanup.*) table config keys (files of old versions get deleted on commit).
+              description: >-
+                C(lance.auto_cleanup.*) table config keys: every C(interval) commits, the files of versions older
+                than C(older_than) are deleted. The plugins' node client sets C(interval=20, older_than=14days);
+                a warning is given only for a window under an hour.
               type: dict
             error:
               description: Why the table could not be opened, else null.
@@ -463,8 +473,9 @@ ansible_facts:
         warnings:
           description: >-
             What would break a backup or migration: table without agentId, vector dimension differs from the
-            config, plugin disabled, auto-cleanup keys, database not owned by O(user), state only under a legacy
-            name, missing database, damaged table, and more. Also emitted as Ansible warnings.
+            config, plugin disabled, auto-cleanup with a window under an hour, database not owned by O(user),
+            state only under a legacy name, missing database, damaged table, and more. Also emitted as Ansible
+            warnings.
           type: list
           elements: str
           returned: always

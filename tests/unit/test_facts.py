@@ -15,12 +15,11 @@ import lance
 import pytest
 from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError, iso_utc, tree_size
 from ansible_collections.openclaw.memory.plugins.module_utils.config import account
-from ansible_collections.openclaw.memory.plugins.module_utils.facts import gather
+from ansible_collections.openclaw.memory.plugins.module_utils.facts import cleanup_window_s, gather
 from ansible_collections.openclaw.memory.plugins.module_utils.lance import version_files
 from ocmlab.fixtures import build_state, fake_secret
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-NODE_LANCEDB = os.path.join(REPO, ".cache", "node-lancedb-0.27.2", "node_modules")
 
 # --------------------------------------------------------------------------- helpers
 
@@ -195,39 +194,28 @@ def test_tables_of_older_writers(tmp_path, storage, v1):
     assert len(f["probes"]) == 3 and f["warnings"] == []
 
 
-NODE_WRITER = r"""
-const lancedb = require("@lancedb/lancedb");
-(async () => {
-  const [dbPath, n, dims] = process.argv.slice(2);
-  const vec = (i) => Array.from({ length: Number(dims) }, (_, k) => Math.sin(i * 31 + k));
-  const db = await lancedb.connect(dbPath);
-  const table = await db.createTable("memories", [
-    { id: "__schema__", text: "", vector: vec(0), importance: 0, category: "other", createdAt: 0 },
-  ]);
-  await table.delete('id = "__schema__"');
-  for (let i = 0; i < Number(n); i++) {
-    await table.add([{ id: `node-${i}`, text: `node memory ${i}`, vector: vec(i), importance: 0.7,
-                       category: i % 3 ? "fact" : "preference", createdAt: 1780000000000 + i * 1000 }]);
-  }
-})().catch((e) => { console.error(e); process.exit(1); });
-"""
-
-
-@pytest.mark.skipif(not (shutil.which("node") and os.path.isdir(os.path.join(NODE_LANCEDB, "@lancedb"))),
-                    reason="needs node and `npm install @lancedb/lancedb@0.27.2` in .cache/node-lancedb-0.27.2")
 def test_table_written_by_the_plugins_node_client(tmp_path):
+    """The plugin's own client (@lancedb/lancedb 0.27.2 on node), via the writer lance_verify's test uses."""
+    from test_verify_node import node_client  # noqa: PLC0415 - installs the client once into .cache/node-verify
+
     b = _state(tmp_path, n=0)
     shutil.rmtree(b["db_path"])
-    script = tmp_path / "writer.js"
-    script.write_text(NODE_WRITER)
-    subprocess.run(["node", str(script), b["db_path"], "15", "16"], check=True, timeout=120,
-                   env=dict(os.environ, NODE_PATH=NODE_LANCEDB))
+    p = subprocess.run(["node", node_client(), b["db_path"], "15", "16"], capture_output=True, text=True,
+                       timeout=300, check=False)
+    assert p.returncode == 0, "make_memories.mjs failed:\n" + p.stderr[-2000:]
+    made = json.loads(p.stdout.strip().splitlines()[-1])
     f = gather(home=b["home"])
-    assert (f["total"], f["by_category"], f["by_agent"]) == (15, {"fact": 10, "preference": 5}, None)
-    assert f["tables"]["memories"]["version"] == 17  # create, delete __schema__, 15 adds
-    assert (f["oldest"], f["newest"]) == ("2026-05-28T20:26:40Z", "2026-05-28T20:26:54Z")
-    assert len(f["probes"]) == 3 and f["probes"][0]["id"].startswith("node-")
-    assert any("no agentId column" in w for w in f["warnings"])
+    assert f["warnings"] == []
+    assert f["tables"]["memories"]["auto_cleanup"] == {"lance.auto_cleanup.interval": "20",
+                                                      "lance.auto_cleanup.older_than": "14days"}
+    assert (f["total"], f["by_category"], f["by_agent"]) == (15, made["by_category"], {"main": 15})
+    mem = f["tables"]["memories"]
+    assert (mem["version"], mem["fragments"], mem["data_storage_version"]) == (made["version"], 15, "2.0")
+    assert f["oldest"] <= f["newest"] and len(f["probes"]) == 3
+    assert {p["id"] for p in f["probes"]} <= set(made["ids"])
+    wanted = made["probes"][0]
+    matches = gather(home=b["home"], probe_query=wanted["text"])["query_matches"]
+    assert [(m["id"], m["text"]) for m in matches] == [(wanted["id"], wanted["text"])]
 
 
 # --------------------------------------------------------------------------- warnings
@@ -254,15 +242,31 @@ def test_warning_plugin_disabled(tmp_path):
          "not read or write its memories")]
 
 
-def test_warning_auto_cleanup_keys(tmp_path):
+def test_auto_cleanup_keys(tmp_path):
     b = _state(tmp_path)
-    lance.dataset(b["table_path"]).update_config({"lance.auto_cleanup.interval": "20"})
+    ds = lance.dataset(b["table_path"])
+    ds.update_config({"lance.auto_cleanup.interval": "20", "lance.auto_cleanup.older_than": "14days"})
+    f = gather(home=b["home"])  # what the plugin's node client sets: reported, harmless for a copy
+    assert f["tables"]["memories"]["auto_cleanup"] == {"lance.auto_cleanup.interval": "20",
+                                                      "lance.auto_cleanup.older_than": "14days"}
+    assert f["warnings"] == []
+    ds.update_config({"lance.auto_cleanup.older_than": "30s"})
     f = gather(home=b["home"])
-    assert f["tables"]["memories"]["auto_cleanup"] == {"lance.auto_cleanup.interval": "20"}
     assert f["warnings"] == [
-        (f"Lance table '{b['table_path']}' has auto-cleanup set (lance.auto_cleanup.interval=20): commits delete old "
-         "versions' files, so a copy taken while the gateway writes can lose files; remove these table config keys or "
-         "back it up with the gateway stopped")]
+        (f"Lance table '{b['table_path']}' has auto-cleanup with a short or unreadable retention window "
+         "(lance.auto_cleanup.interval=20, lance.auto_cleanup.older_than=30s): commits delete the files of versions "
+         "older than that, so a copy taken while the gateway writes can lose files; set "
+         "lance.auto_cleanup.older_than to days (the plugin's client uses 14days) or back it up with the gateway "
+         "stopped")]
+
+
+@pytest.mark.parametrize("value,seconds", [
+    ("14days", 14 * 86400), ("2h 30min", 9000), ("1d12h", 129600), ("0s", 0), ("90 sec", 90), ("1.5h", 5400),
+    ("soon", None), ("10 parsecs", None), ("", None), ("5", None),
+])
+def test_cleanup_window(value, seconds):
+    assert cleanup_window_s({"lance.auto_cleanup.older_than": value}) == seconds
+    assert cleanup_window_s({"lance.auto_cleanup.interval": "20"}) == 14 * 86400
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
