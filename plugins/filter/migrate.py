@@ -42,6 +42,18 @@ def migration_evidence(pair, old_state, new_state, now_iso):
     return M.build_evidence(pair, old_state or {}, new_state or {}, now_iso)
 
 
+def migration_report_items(old_hosts, hostvars):
+    """[{pair, old_state, new_state}] for each old host of the run, read from hostvars."""
+    items = []
+    for host in old_hosts or []:
+        hv = hostvars[host]
+        state = hv.get("openclaw_migrate_state") or {}
+        partner = state.get("partner")
+        new_state = (hostvars[partner].get("openclaw_migrate_state") or {}) if partner and partner in hostvars else {}
+        items.append({"pair": hv.get("openclaw_migrate_pair"), "old_state": state, "new_state": new_state})
+    return items
+
+
 def migration_report(items, run):
     return M.build_report(items, run)
 
@@ -61,6 +73,7 @@ class FilterModule:
             "migration_preflight": migration_preflight,
             "migration_verdict": migration_verdict,
             "migration_evidence": migration_evidence,
+            "migration_report_items": migration_report_items,
             "migration_report": migration_report,
             "migration_report_md": migration_report_md,
             "rsync_stats": rsync_stats,
