@@ -53,11 +53,16 @@ molecule: venv prereqs
 lab-down:
 	@tools/ocmlab/lab.sh down
 
+.PHONY: lab-test
+lab-test: venv prereqs
+	$(BIN)/pytest -p no:cacheprovider -q tests/lab
+
 test: prereqs venv
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory doc
 	$(MAKE) --no-print-directory build
+	$(MAKE) --no-print-directory lab-test
 	$(MAKE) --no-print-directory molecule
 	@tools/ocmlab/lab.sh assert-clean
 

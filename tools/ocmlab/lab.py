@@ -673,7 +673,8 @@ def _build_network(hosts: list[dict]) -> None:
     run(
         ["ip", "-n", CTL_NS, "-batch", "-"],
         input_text=(
-            f"link set lo up\nlink add {BRIDGE} type bridge\naddr add {CTL_ADDR}/24 dev {BRIDGE}\nlink set {BRIDGE} up\n"
+            f"link set lo up\nlink add {BRIDGE} type bridge\n"
+            f"addr add {CTL_ADDR}/24 dev {BRIDGE}\nlink set {BRIDGE} up\n"
         ),
     )
     for h in hosts:
