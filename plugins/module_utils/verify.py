@@ -95,7 +95,8 @@ def load_baseline(path):
         )
     if not isinstance(data, dict):
         raise MemoryToolError(
-            f"Baseline '{path}' holds a JSON {type(data).__name__}, not an object with total, by_category, probes, tables ...; "
+            f"Baseline '{path}' holds a JSON {type(data).__name__}, not an object with total, by_category, "
+            "probes, tables ...; "
             "pass the SNAPSHOT.json written by lance_snapshot"
         )
     return {k: data[k] for k in EXPECT_KEYS if data.get(k) is not None}
@@ -106,7 +107,7 @@ def build_expect(expect=None, baseline=None):
     merged = load_baseline(baseline) if baseline else {}
     if expect:
         if not isinstance(expect, dict):
-            raise MemoryToolError("expect must be a dict with any of {}, got {!r}".format(", ".join(EXPECT_KEYS), expect))
+            raise MemoryToolError(f"expect must be a dict with any of {', '.join(EXPECT_KEYS)}, got {expect!r}")
         unknown = sorted(set(expect) - set(EXPECT_KEYS))
         if unknown:
             raise MemoryToolError(
@@ -186,7 +187,7 @@ def _check_checks(checks):
         checks = [c.strip() for c in checks.split(",") if c.strip()]
     unknown = [c for c in checks if c not in CHECKS]
     if unknown:
-        raise MemoryToolError("checks: unknown check(s) {}; choose from {}".format(", ".join(unknown), ", ".join(CHECKS)))
+        raise MemoryToolError(f"checks: unknown check(s) {', '.join(unknown)}; choose from {', '.join(CHECKS)}")
     return [c for c in CHECKS if c in checks]
 
 
@@ -198,10 +199,12 @@ def _sums_path(path, checksums):
         p = os.path.join(path, SUMS_NAME)
         if os.path.isfile(p):
             return p, None
-        return None, f"skipped: no {SUMS_NAME} in '{path}' (a live database has none); pass checksums=<file> to check against one"
+        return None, (f"skipped: no {SUMS_NAME} in '{path}' (a live database has none); "
+                      "pass checksums=<file> to check against one")
     if not os.path.exists(checksums):
         raise MemoryToolError(
-            f"Checksums file '{checksums}' does not exist; pass checksums=auto to use '{os.path.join(path, SUMS_NAME)}' when present, or none"
+            f"Checksums file '{checksums}' does not exist; pass checksums=auto to use "
+            f"'{os.path.join(path, SUMS_NAME)}' when present, or none"
         )
     return checksums, None
 
@@ -513,13 +516,15 @@ def _embedding_mismatches(name, run, vector_dim):
     dims = emb.get("dimensions")
     if dims is not None and vector_dim is not None and dims != vector_dim:
         out.append(
-            f"embedding.dimensions: expected {dims}, table {name} stores {vector_dim}-dim vectors (made by another embedding model; "
+            f"embedding.dimensions: expected {dims}, table {name} stores {vector_dim}-dim vectors "
+            "(made by another embedding model; "
             "configure the model that made them or re-embed)"
         )
     recorded = (run.meta or {}).get("embedding") or {}
     for key in ("provider", "model"):
         if emb.get(key) is not None and recorded.get(key) is not None and emb[key] != recorded[key]:
-            out.append(f"embedding.{key}: expected '{emb[key]}', the snapshot's vectors were made with '{recorded[key]}'")
+            out.append(f"embedding.{key}: expected '{emb[key]}', "
+                       f"the snapshot's vectors were made with '{recorded[key]}'")
     return out
 
 
@@ -678,7 +683,7 @@ def _probe_mismatches(probes, found):
 
 def _text_diff(want, have):
     have = have if have is not None else ""
-    pos = next((i for i, (a, b) in enumerate(zip(want, have)) if a != b), min(len(want), len(have)))
+    pos = next((i for i, (a, b) in enumerate(zip(want, have, strict=False)) if a != b), min(len(want), len(have)))
     start = max(0, pos - 20)
 
     def cut(s):
@@ -744,7 +749,7 @@ def _search_table(name, ds, sample):
     except Exception as e:  # noqa: BLE001
         msg = f"table {name}: sampled rows cannot be read: {error_text(e)}"
         return {"ok": False, "error": msg}, [msg]
-    for r, off in zip(rows, offsets):
+    for r, off in zip(rows, offsets, strict=True):
         r["_key"] = r.get("id", f"row {off}")
     res["samples"] = len(rows)
     indexed_vec = set()
@@ -821,7 +826,8 @@ def _exact_nearest(name, ds, col, rows):
         if own[j] == np.inf:
             problems.append(f"table {name}: row {key} not found among the stored vectors of '{col}'")
         elif own[j] > best[j] + TIE:
-            problems.append(f"table {name}: row {key} is not the nearest to its own vector in '{col}': {best_id[j]} is closer "
+            problems.append(f"table {name}: row {key} is not the nearest to its own vector in '{col}': "
+                            f"{best_id[j]} is closer "
                             "(exact search)")
     return problems
 
@@ -1083,7 +1089,7 @@ def _id_hashes(ds):
     for batch in ds.to_batches(columns=cols, batch_size=65536):
         ids = batch.column("id").to_pylist()
         texts = batch.column("text").to_pylist() if "text" in cols else [None] * len(ids)
-        for mem_id, text in zip(ids, texts):
+        for mem_id, text in zip(ids, texts, strict=True):
             out[mem_id] = hashlib.sha256((text or "").encode("utf-8")).hexdigest()[:16]
     return out
 

@@ -375,7 +375,8 @@ def test_deleted_vector_index_file(snap):
     assert failed(r) == {"checksums", "search"}
     m = r["mismatches"]
     assert f"checksum: '{os.path.relpath(path, snap)}' is listed in SHA256SUMS but missing" in m
-    assert any(x.startswith(("table memories: index vector_idx (IVF_PQ) on 'vector' cannot be read: ", "table memories: vector search via index vector_idx (IVF_PQ) failed: ")) for x in m), m
+    assert any(x.startswith(("table memories: index vector_idx (IVF_PQ) on 'vector' cannot be read: ",
+                             "table memories: vector search via index vector_idx (IVF_PQ) failed: ")) for x in m), m
     idx = {i["name"]: i["ok"] for i in r["checks"]["search"]["tables"]["memories"]["indices"]}
     assert idx == {"id_idx": True, "vector_idx": False}
     assert r["checks"]["content"]["ok"] and r["checks"]["structure"]["ok"]
@@ -497,7 +498,8 @@ def test_changed_sums_file_is_caught_through_snapshot_json(snap):
         f.write("\n")
     r = check(snap, checks=["checksums"])
     recorded = json.loads(read_text(os.path.join(snap, "SNAPSHOT.json")))["checksums"]["sha256"]
-    assert r["mismatches"] == [f"checksum: 'SHA256SUMS' differs from the sha256 {recorded[:12]} recorded in SNAPSHOT.json"]
+    assert r["mismatches"] == [
+        f"checksum: 'SHA256SUMS' differs from the sha256 {recorded[:12]} recorded in SNAPSHOT.json"]
 
 
 def test_columns_differ_from_baseline(snap):

@@ -46,8 +46,8 @@ def node_client():
     """Install @lancedb/lancedb into the cache dir (once) and return the script path to run there."""
     for tool in ("node", "npm"):
         if not shutil.which(tool):
-            pytest.fail(f"'{tool}' is not on PATH: this test needs Node >= 20 and npm to run @lancedb/lancedb {CLIENT_VERSION} "
-                        "(tools/prereqs.sh installs them)")
+            pytest.fail(f"'{tool}' is not on PATH: this test needs Node >= 20 and npm to run "
+                        f"@lancedb/lancedb {CLIENT_VERSION} (tools/prereqs.sh installs them)")
     os.makedirs(CACHE, exist_ok=True)
     pkg = os.path.join(CACHE, "package.json")
     installed = os.path.join(CACHE, "node_modules", "@lancedb", "lancedb", "package.json")
