@@ -24,6 +24,7 @@ The source database is only ever read.
 
 from __future__ import annotations
 
+import ctypes
 import datetime
 import errno
 import fcntl
@@ -324,7 +325,10 @@ def _decide_links(files, base, uid, gid, mode):
 
 
 def _copy_file(src, dst, mode):
-    """Copy src to a new file dst (mode), hashing on the way; keeps mtime; fsyncs. Returns (sha256, bytes)."""
+    """Copy src to a new file dst (mode), hashing on the way; keeps mtime. Returns (sha256, bytes).
+
+    Not fsynced one by one: `_sync_tree` flushes the whole staging dir once before the rename.
+    """
     h = hashlib.sha256()
     n = 0
     try:
@@ -341,8 +345,6 @@ def _copy_file(src, dst, mode):
                 h.update(block)
                 fo.write(block)
                 n += len(block)
-            fo.flush()
-            os.fsync(fo.fileno())
         st = os.fstat(fi.fileno())
     os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
     return h.hexdigest(), n
@@ -446,6 +448,41 @@ def _post_check(staging, pin):
                 "nothing was kept, re-run the snapshot" % (pin["name"], want["version"], key, info[key], want[key])
             )
     return ds, info
+
+
+def _sync_tree(path, dirs, files):
+    """Make everything written under `path` durable before it is renamed into place.
+
+    One syncfs(2) of the filesystem (Linux) instead of an fsync per file (2,000 fsyncs cost seconds); where
+    syncfs is not available, fsync every file and directory.
+    """
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if _SYNCFS is not None:
+            if _SYNCFS(fd) == 0:
+                return
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), path)
+    finally:
+        os.close(fd)
+    for p in files:
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    for d in dirs:
+        _fsync_dir(d)
+
+
+def _load_syncfs():
+    try:
+        return ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+
+
+_SYNCFS = _load_syncfs()
 
 
 def _fsync_dir(path):
@@ -741,8 +778,9 @@ def _run(src, src_tables, dest, name, link_dest, history, workspace, retain, ret
             _place(f, staging, base, dir_mode, mode, uid, gid, made, stats, progress)
         meta, sums = _finish(staging, name, src_real, pins, ws_files, workspace, history, base, embedding, probes,
                              now_epoch, stats, mode, uid, gid)
-        for d in sorted(made, key=len, reverse=True):
-            _fsync_dir(d)
+        written = [f for p in pins.values() for f in p["files"]] + ws_files
+        _sync_tree(staging, sorted(made, key=len, reverse=True),
+                   [os.path.join(staging, f.rel) for f in written if f.action == "copy"])
         if os.path.lexists(final):
             raise MemoryToolError("Snapshot '%s' appeared while this run was writing it; re-run" % final)
         os.rename(staging, final)
