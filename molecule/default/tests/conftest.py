@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -49,10 +50,8 @@ def run_role(inventory, tmp_path_factory):
         "- name: Run the deps role\n  hosts: all\n  gather_facts: false\n  roles:\n    - role: openclaw.memory.deps\n"
     )
 
-    def run(limit: str, **extra: str) -> tuple[int, str]:
-        argv = ["ansible-playbook", "-i", inventory, "--limit", limit, str(playbook)]
-        for k, v in extra.items():
-            argv += ["-e", f"{k}={v}"]
+    def run(limit: str, **extra: object) -> tuple[int, str]:
+        argv = ["ansible-playbook", "-i", inventory, "--limit", limit, str(playbook), "-e", json.dumps(extra)]
         env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
         proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False, stdin=subprocess.DEVNULL)
         return proc.returncode, proc.stdout + proc.stderr

@@ -14,9 +14,8 @@ def test_hostname_is_the_inventory_name(host):
 
 
 def test_venv_imports_lancedb_and_pylance_at_the_pinned_versions(host, pins):
-    out = host.check_output(
-        f"{VENV_PY} -c 'import lancedb, lance, pyarrow; print(lancedb.__version__, lance.__version__, pyarrow.__version__)'"
-    )
+    code = "import lancedb, lance, pyarrow; print(lancedb.__version__, lance.__version__, pyarrow.__version__)"
+    out = host.check_output(f"{VENV_PY} -c '{code}'")
     assert out.split() == [pins["lancedb"], pins["pylance"], pins["pyarrow"]]
 
 

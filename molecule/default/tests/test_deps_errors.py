@@ -49,7 +49,7 @@ def test_missing_venv_module_is_named(run_role, python_without_ensurepip):
 
 def test_not_enough_disk_space_is_named(run_role, lab_host):
     host = lab_host("old")
-    rc, out = run_role("old", openclaw_deps_venv_dir="/opt/ocm-other-venv", openclaw_deps_venv_space_mb="100000000")
+    rc, out = run_role("old", openclaw_deps_venv_dir="/opt/ocm-other-venv", openclaw_deps_venv_space_mb=100000000)
     assert rc != 0
     assert "not enough disk space" in out
     assert "the venv 100000000 MiB (openclaw_deps_venv_space_mb)" in out
