@@ -197,7 +197,8 @@ def netns_list() -> list[str]:
 
 
 def lab_netns() -> list[str]:
-    return [n for n in netns_list() if n.startswith(NS_PREFIX)]
+    # ocm-prereq-<pid> is tools/prereqs.sh's short-lived probe, not the lab's.
+    return [n for n in netns_list() if n.startswith(NS_PREFIX) and not n.startswith("ocm-prereq-")]
 
 
 def root_links() -> list[str]:
@@ -356,8 +357,9 @@ def down(quiet: bool = False) -> None:
             if pid and is_lab_process(pid):
                 victims.append(pid)
     kill_and_wait(victims)
-    # 2. ssh ControlPersist masters whose ProxyCommand runs in the lab, then
-    #    everything still inside a lab namespace.
+    # 2. Everything still inside a lab namespace: the ProxyCommand `nc` of ssh
+    #    ControlPersist masters (ending it ends the master, which removes its
+    #    socket; a master still its parent is stopped first), stray sessions.
     namespaces = lab_netns()
     for ns in namespaces:
         pids = [int(p) for p in run(["ip", "netns", "pids", ns], check=False).stdout.split()]

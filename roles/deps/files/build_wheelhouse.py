@@ -20,6 +20,7 @@ Exit status 1 with a message on stderr when pip fails.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
 import os
@@ -125,11 +126,19 @@ def main() -> int:
         "index_url": args.index_url,
         "pip_args": args.pip_arg,
     }
-    dest = args.dest
-    if is_complete(dest, source):
-        print(json.dumps(summary(dest, changed=False)))
-        return 0
+    dest = args.dest.expanduser()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    # One builder per cache entry at a time (parallel plays on one control node).
+    with open(dest.parent / f".{dest.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if is_complete(dest, source):
+            print(json.dumps(summary(dest, changed=False)))
+            return 0
+        return build(args, source, tags, dest)
 
+
+def build(args: argparse.Namespace, source: dict, tags: list[str], dest: Path) -> int:
+    """Download into a sibling temporary directory, then swap it into place."""
     tmp = dest.with_name(f"{dest.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "wheels").mkdir(parents=True)
