@@ -1,3 +1,4 @@
+# -*- coding: utf-8 -*-
 # Copyright: openclaw.memory contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The scheduled backup job: what `openclaw-memory-backup` (installed by the backup_cron role) runs.
@@ -129,7 +130,11 @@ _TOP = {
     "offsite": ((dict, type(None)), None),
     "notify": ((dict, type(None)), None),
 }
-_GATEWAY = {"stop": ((list, str, type(None)), None), "start": ((list, str, type(None)), None), "timeout": ((int, float), 120)}
+_GATEWAY = {
+    "stop": ((list, str, type(None)), None),
+    "start": ((list, str, type(None)), None),
+    "timeout": ((int, float), 120),
+}
 _RSYNC = {
     "dest": (str, None),
     "ssh_key": ((str, type(None)), None),
@@ -482,7 +487,8 @@ class JobLock:
                 holder = os.pread(self.fd, 32, 0).decode("ascii", "replace").strip() or "?"
             finally:
                 os.close(self.fd)
-            raise LockBusy("another backup run (pid %s) holds the lock '%s'; this run did nothing" % (holder, self.path))
+            raise LockBusy("another backup run (pid %s) holds the lock '%s'; this run did nothing"
+                           % (holder, self.path))
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, ("%d\n" % os.getpid()).encode("ascii"), 0)
         return self

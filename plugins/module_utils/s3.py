@@ -1,3 +1,4 @@
+# -*- coding: utf-8 -*-
 # Copyright: openclaw.memory contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A small S3 client (standard library only): AWS Signature Version 4, five operations.

@@ -212,7 +212,8 @@ def test_config_defaults_are_filled_in(state):
 
 @pytest.mark.parametrize("over, needle", [
     ({"retain": 3}, "config '{cfg}': retain is not a known setting; allowed: backup_dir"),
-    ({"s3_secret_key": "x"}, ": s3_secret_key is not a known setting (secrets go to the env file, never into the config)"),
+    ({"s3_secret_key": "x"},
+     ": s3_secret_key is not a known setting (secrets go to the env file, never into the config)"),
     ({"backup_dir": "backups"}, ": backup_dir 'backups' must be an absolute path"),
     ({"backup_dir": "{db}/backups"}, (": backup_dir '{db}/backups' is inside db_path '{db}': backups are never written "
                                       "into the live database")),
@@ -374,8 +375,9 @@ def test_backup_dir_on_a_read_only_mount_fails_with_the_reason_and_alerts(state,
     ro.mkdir()
     cfg = write_config(state["tmp"], state["db"], state["ws"], backup_dir=str(ro),
                        env={"OPENCLAW_BACKUP_WEBHOOK_URL": rx["base"] + "/hook/wh-secret-1"}, notify={"webhook": True})
-    script = f"mount --bind {ro} {ro} && mount -o remount,bind,ro {ro} && exec {PYTHON} -m {J.__name__} --config {cfg} run"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(REPO, "tools"), os.path.join(REPO, ".collections")]))
+    script = (f"mount --bind {ro} {ro} && mount -o remount,bind,ro {ro} && "
+              f"exec {PYTHON} -m {J.__name__} --config {cfg} run")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(REPO, d) for d in ("tools", ".collections")]))
     proc = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script], capture_output=True,
                           text=True, env=env, timeout=120, check=False)
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -769,3 +771,29 @@ def test_check_config_names_the_secrets_present_never_their_values(state):
     assert "secrets present: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY" in out
     assert "do-not-print-me" not in out and "AKIAVISIBLE" not in out
     assert not os.path.exists(J.load_config(cfg)["status_file"])
+
+
+def test_the_role_copies_exactly_what_the_command_imports():
+    """roles/backup_cron copies a fixed list of module_utils to hosts: it must be backup_job's import closure."""
+    import ast
+
+    import yaml
+
+    mu = os.path.join(REPO, "plugins", "module_utils")
+    prefix = "ansible_collections.openclaw.memory.plugins.module_utils."
+    todo, seen = ["backup_job"], set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        tree = ast.parse(read_text(os.path.join(mu, name + ".py")))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                if node.module.startswith(prefix):
+                    todo.append(node.module[len(prefix):])
+                elif node.module == prefix[:-1]:
+                    todo.extend(alias.name for alias in node.names)
+    with open(os.path.join(REPO, "roles", "backup_cron", "vars", "main.yml"), encoding="utf-8") as f:
+        listed = yaml.safe_load(f)["__openclaw_backup_module_utils"]
+    assert sorted(listed) == sorted(n + ".py" for n in seen)

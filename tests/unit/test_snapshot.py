@@ -548,3 +548,16 @@ def test_durable_without_syncfs(db, tmp_path, monkeypatch):
     r = snap(db, tmp_path / "snaps")
     assert_equal_at_pin(r["snapshot"], db, r["tables"])
     assert verify_sums(r["snapshot"], read_sums(r["checksums"]), ignore=("SHA256SUMS", "SNAPSHOT.json"))["ok"]
+
+
+def test_namespace_manifest_table_is_kept(tmp_path):
+    """LanceDB may keep a `__manifest` table at the database root (not a `<name>.lance` dir): it comes along."""
+    src = tmp_path / "db"
+    make_db(src, n=20, indexes=False, blobs=False)
+    lance.write_dataset(pa.table({"object_id": ["memories"], "location": ["memories.lance"]}), str(src / "__manifest"))
+    r = snap(src, tmp_path / "snaps")
+    assert sorted(r["tables"]) == ["__manifest", "memories"]
+    assert lance.dataset(os.path.join(r["snapshot"], "__manifest")).to_table().equals(
+        lance.dataset(str(src / "__manifest")).to_table())
+    meta = json.load(open(r["metadata"]))
+    assert meta["stats_table"] == "memories" and meta["total"] == 21

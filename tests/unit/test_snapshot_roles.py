@@ -176,3 +176,14 @@ def test_missing_database_fails_before_touching_the_gateway(lab):
     assert out.returncode != 0 and res is None
     assert "nope" in out.stdout and "does not exist" in out.stdout
     assert lab.running() and lab.pid() == pid
+
+
+def test_unclear_gateway_status_fails_without_stopping_anything(lab):
+    """A status command that cannot answer (exit 1, 126, 127...) is never taken for "stopped"."""
+    if not lab.running():
+        assert lab.sim("start").returncode == 0
+    pid = lab.pid()
+    out, res = lab.run(openclaw_backup_consistency="cold", openclaw_gateway_status_command="false")
+    assert out.returncode != 0 and res is None
+    assert "the gateway status command `false` gave no clear answer (exit 1" in " ".join(out.stdout.split())
+    assert lab.running() and lab.pid() == pid
