@@ -237,10 +237,10 @@ plan:
   sample: {"copy": ["memories.lance/_versions/18446744073709546612.manifest"], "link": [], "truncated": false}
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
-from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError  # noqa: E402
-from ansible_collections.openclaw.memory.plugins.module_utils.lance import HAS_LANCE, LANCE_IMPORT_ERROR  # noqa: E402
-from ansible_collections.openclaw.memory.plugins.module_utils.snapshot import HISTORY, take_snapshot  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError
+from ansible_collections.openclaw.memory.plugins.module_utils.lance import HAS_LANCE, LANCE_IMPORT_ERROR
+from ansible_collections.openclaw.memory.plugins.module_utils.snapshot import HISTORY, take_snapshot
 
 
 def main():
