@@ -47,10 +47,12 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.openclaw.memory.plugins.module_utils.checksums import SUMS_NAME, read_sums
 from ansible_collections.openclaw.memory.plugins.module_utils.common import (
@@ -156,6 +158,7 @@ _S3 = {
     "ca_file": ((str, type(None)), None),
     "retain_days": ((int, float, type(None)), None),
     "timeout": ((int, float), 60),
+    "workers": (int, 4),
 }
 _NOTIFY = {"on": (str, "always"), "webhook": (bool, False), "telegram": ((dict, type(None)), None),
            "timeout": ((int, float), 10)}
@@ -269,6 +272,9 @@ def check_config(data, path="config: "):
     if off["s3"] is not None:
         s3 = _section(off["s3"], _S3, path + "offsite.s3.")
         s3["prefix"] = s3["prefix"].strip("/")
+        if s3["workers"] < 1:
+            raise MemoryToolError("%soffsite.s3.workers %r must be 1 or more (parallel uploads)"
+                                  % (path, s3["workers"]))
         if s3["addressing"] not in ("auto", "path", "virtual"):
             raise MemoryToolError("%soffsite.s3.addressing %r is invalid: use auto, path or virtual"
                                   % (path, s3["addressing"]))
@@ -820,15 +826,17 @@ def offsite_s3(s3, secrets, snap_path, src_real, retain_days, now_epoch, log):
         wanted = {}
         for rel, sha in sums.items():
             wanted.setdefault(sha, rel)
+        todo = []
         for sha, rel in sorted(wanted.items()):
             path = os.path.join(snap_path, rel)
             size = os.path.getsize(path)
             if remote.get(sha) == size:
                 out["objects_present"] += 1
-                continue
-            client.put_file(obj_base + sha, path, sha, size)
-            out["objects_uploaded"] += 1
-            out["bytes_uploaded"] += size
+            else:
+                todo.append((obj_base + sha, path, sha, size))
+        _upload(s3, secrets, client, todo)
+        out["objects_uploaded"] = len(todo)
+        out["bytes_uploaded"] = sum(t[3] for t in todo)
         log("s3: %d object(s) uploaded (%s), %d already there, to %s", out["objects_uploaded"],
             human(out["bytes_uploaded"]), out["objects_present"], client.url(_key(prefix, "")))
         # Verify: every object the snapshot needs is there with its size (its key is its sha256, and
@@ -876,6 +884,34 @@ def offsite_s3(s3, secrets, snap_path, src_real, retain_days, now_epoch, log):
         return out
     finally:
         client.close()
+
+
+def _upload(s3, secrets, client, todo):
+    """PUT each (key, path, sha256, size), on `s3.workers` connections (one client per thread)."""
+    workers = max(1, min(int(s3["workers"]), len(todo)))
+    if workers == 1:
+        for item in todo:
+            client.put_file(*item)
+        return
+    local = threading.local()
+    clients = []
+    lock = threading.Lock()
+
+    def put(item):
+        c = getattr(local, "client", None)
+        if c is None:
+            c = local.client = s3_client(s3, secrets)
+            with lock:
+                clients.append(c)
+        c.put_file(*item)
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for _done in pool.map(put, todo):  # re-raises the first failure
+                pass
+    finally:
+        for c in clients:
+            client.requests += c.requests
+            c.close()
 
 
 def _parse_sums(data, where):

@@ -229,6 +229,7 @@ def test_config_defaults_are_filled_in(state):
                                                        "daemon '::' syntax)")),
     ({"offsite": {"rsync": {"dest": "h:/"}}}, "points at '/'; give a directory that holds only these backups"),
     ({"offsite": {"s3": {"prefix": "x"}}}, ": offsite.s3.bucket is required"),
+    ({"offsite": {"s3": {"bucket": "b", "workers": 0}}}, ": offsite.s3.workers 0 must be 1 or more (parallel uploads)"),
     ({"notify": {"on": "sometimes"}}, ": notify.on 'sometimes' is invalid: use always, failure, never"),
     ({"gateway": {"stop": "systemctl stop 'openclaw", "start": "x"}, "mode": "cold"}, "cannot be split into words"),
 ])
@@ -709,7 +710,7 @@ def test_installed_command_keeps_secrets_out_of_ps_log_and_status(state, bucket,
                "OPENCLAW_BACKUP_TELEGRAM_TOKEN": "987654:tg-" + uuid.uuid4().hex,
                "OPENCLAW_BACKUP_WEBHOOK_URL": rx["base"] + "/hooks/wh-" + uuid.uuid4().hex}
     cfg = write_config(state["tmp"], state["db"], state["ws"], env=secrets,
-                       offsite={"s3": {"bucket": bucket["bucket"], "endpoint": bucket["endpoint"]},
+                       offsite={"s3": {"bucket": bucket["bucket"], "endpoint": bucket["endpoint"], "workers": 1},
                                 "rsync": rsync_cfg(sshd, str(state["tmp"] / "offsite"))},
                        notify={"webhook": True, "telegram": {"chat_id": "1", "api_base": rx["base"]}})
     cmd = render_command(state["tmp"])
