@@ -43,6 +43,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -505,6 +506,14 @@ class JobLock:
 
 class LockBusy(Exception):
     pass
+
+
+class Terminated(BaseException):
+    """SIGTERM/SIGINT during a run: unwinds through `finally` (a stopped gateway is started again)."""
+
+
+def _on_signal(signum, _frame):
+    raise Terminated(signal.Signals(signum).name)
 
 
 # --------------------------------------------------------------------------- preflight and gateway
@@ -1113,6 +1122,8 @@ def run_backup(cfg, secrets, now=None, log=None):
         status["errors"].insert(0, one_line(e.msg))
         if e.details.get("disk"):
             status["disk"] = e.details["disk"]
+    except Terminated as e:
+        status["errors"].insert(0, "the run was stopped by %s before it finished; re-run it" % e)
     except Exception as e:  # noqa: BLE001 - the job must always end with a status and a reason
         status["errors"].insert(0, one_line("unexpected error: %s: %s" % (e.__class__.__name__, e)))
     status["duration_s"] = round(time.monotonic() - t0, 3)
@@ -1266,8 +1277,15 @@ def main(argv=None, stream=None):
         return EXIT_CONFIG
     try:
         with JobLock(cfg["lock_file"]):
-            status = run_backup(cfg, secrets, now=now, log=log)
-            return finish(cfg, secrets, status, log)
+            saved = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+            try:
+                status = run_backup(cfg, secrets, now=now, log=log)
+                for sig in (signal.SIGTERM, signal.SIGHUP):
+                    signal.signal(sig, signal.SIG_IGN)  # the status and the alert still go out
+                return finish(cfg, secrets, status, log)
+            finally:
+                for sig, handler in saved.items():
+                    signal.signal(sig, handler)
     except LockBusy as e:
         log("SKIPPED: %s", e)
         return EXIT_LOCKED

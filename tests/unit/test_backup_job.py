@@ -798,3 +798,26 @@ def test_the_role_copies_exactly_what_the_command_imports():
     with open(os.path.join(REPO, "roles", "backup_cron", "vars", "main.yml"), encoding="utf-8") as f:
         listed = yaml.safe_load(f)["__openclaw_backup_module_utils"]
     assert sorted(listed) == sorted(n + ".py" for n in seen)
+
+
+def test_sigterm_in_cold_mode_still_starts_the_gateway_and_reports(state):
+    """A run killed (SIGTERM) while the gateway is stopped starts it again, writes the status and exits 1."""
+    tmp = state["tmp"]
+    marks = tmp / "marks"
+    stop = _script(tmp / "stop.sh", "echo stop >> %s; sleep 30" % marks)
+    start = _script(tmp / "start.sh", "echo start >> %s" % marks)
+    cfg = write_config(tmp, state["db"], state["ws"], mode="cold", gateway={"stop": [stop], "start": [start]})
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(REPO, d) for d in ("tools", ".collections")]))
+    proc = subprocess.Popen([PYTHON, "-m", J.__name__, "--config", cfg, "run"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env)
+    deadline = time.monotonic() + 60
+    while not (marks.exists() and "stop" in marks.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.terminate()
+    out = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 1, out
+    assert marks.read_text() == "stop\nstart\n"
+    st = status_of(cfg)
+    assert st["reason"] == "the run was stopped by SIGTERM before it finished; re-run it"
+    assert st["gateway"]["started"] is True and st["snapshot"] is None
+    assert out.rstrip().splitlines()[-1].endswith("FAILED: " + st["reason"])
