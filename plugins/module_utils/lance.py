@@ -34,6 +34,9 @@ U64_MAX = (1 << 64) - 1
 # Fragments read ahead by scans: a plugin-made table has one fragment per memory, and reading
 # them one after the other dominates a scan (2,000 fragments: 0.55 s sequential, 0.23 s with 64).
 FRAGMENT_READAHEAD = 64
+# Rows per unit of Python work when a scan's batches are regrouped (coalesced): enough to make the
+# per-batch cost vanish, few enough that the one-row batches held meanwhile stay small.
+GROUP_ROWS = 4096
 TABLE_SUFFIX = ".lance"
 
 
@@ -247,7 +250,7 @@ def _quote(value):
 
 
 class StatsScan:
-    """Streaming counts over record batches of a `memories`-like table.
+    """Streaming counts over record batches (or Tables, see coalesced) of a `memories`-like table.
 
     The one counting code: `memory_stats` feeds it the columns it needs; the
     verify module feeds it full batches (every column) while it checks that
@@ -312,6 +315,25 @@ class StatsScan:
         return out
 
 
+def coalesced(batches, rows):
+    """The record batches regrouped into pyarrow Tables of at least `rows` rows (the last may hold fewer).
+
+    A plugin-made table yields one one-row batch per fragment, and per-batch Python work (pyarrow
+    compute calls, to_pylist) then costs more than the reading itself. Grouping copies nothing.
+    """
+    buf, n = [], 0
+    for batch in batches:
+        if not batch.num_rows:
+            continue
+        buf.append(batch)
+        n += batch.num_rows
+        if n >= rows:
+            yield pa.Table.from_batches(buf)
+            buf, n = [], 0
+    if buf:
+        yield pa.Table.from_batches(buf)
+
+
 def memory_stats(ds, probes=3, probe_query=None, query_limit=20):
     """Counts and spot-check probes of a `memories`-like table, streaming only needed columns.
 
@@ -321,8 +343,9 @@ def memory_stats(ds, probes=3, probe_query=None, query_limit=20):
     stable between runs. Never loads the table into memory.
     """
     scan = StatsScan(ds.schema.names, probes, probe_query, query_limit)
-    for batch in ds.to_batches(columns=scan.columns, batch_size=65536, fragment_readahead=FRAGMENT_READAHEAD):
-        scan.add(batch)
+    batches = ds.to_batches(columns=scan.columns, batch_size=65536, fragment_readahead=FRAGMENT_READAHEAD)
+    for chunk in coalesced(batches, GROUP_ROWS):
+        scan.add(chunk)
     out = scan.result(ds)
     if probe_query is not None and "query_matches" not in out:
         out["query_matches"] = []

@@ -25,6 +25,13 @@ each index catch a damaged index. `count_rows()` alone proves nothing.
              database or snapshot
 
 Nothing here writes under `path` or `compare_to`.
+
+Cost: a table written the plugin's way holds one fragment per memory, and every Lance pass over
+it costs ~0.2 ms of CPU per fragment whatever it reads (bench/results). So each kind of read
+happens once: the content scan also feeds the search check's exact nearest-neighbour test, its
+one-row batches are regrouped before any Python work, and validate() and the flat vector query
+run in the background (with the hashing) while it reads; each check still evaluates its own
+results in its turn.
 """
 
 from __future__ import annotations
@@ -43,8 +50,10 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible_collections.openclaw.memory.plugins.module_utils.checksums import SUMS_NAME, read_sums, verify_sums
 from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError, sha256_file
 from ansible_collections.openclaw.memory.plugins.module_utils.lance import (
+    FRAGMENT_READAHEAD,
     StatsScan,
     check_db_dir,
+    coalesced,
     error_text,
     list_tables,
     open_table,
@@ -66,7 +75,7 @@ SCRATCH_PREFIX = "openclaw-verify-"
 MAX_LISTED = 20  # per kind of mismatch in the message; the rest are counted
 MAX_DETAIL = 100  # per list in the returned details
 SEARCH_K = 10
-SCAN_BATCH = 4096  # rows per batch in the full scan: 1536-dim vectors stay ~25 MB per batch
+SCAN_BATCH = 4096  # rows per unit of work in the full scan: 1536-dim vectors stay ~25 MB per unit
 BLOB_BATCH = 64  # rows per batch when a table has blob columns (read in full)
 TIE = 1e-4  # distances this close to the first result's count as a tie (duplicate vectors)
 _VECTOR_METRIC_DEFAULT = "l2"
@@ -233,6 +242,41 @@ class _Run:
         self.mismatches = []
         self._open = {}
         self.stats_table = self._pick_stats_table()
+        # When both content and search run, the content scan (which reads every vector anyway) also
+        # does the search check's exact nearest-neighbour pass: one pass over the data instead of two.
+        self.sample = 0  # rows the search check samples; 0 when it does not run
+        self.picked = {}  # table -> the search check's sample (_pick_samples), taken up front
+        self.nearest = {}  # table -> {vector column: _Nearest fed by a complete content scan}
+        self.pending = {}  # (table, step, ...) -> Future of a slow Lance read started ahead (prefetch)
+
+    def prefetch(self, pool, names):
+        """Start the slow Lance reads of the later checks now, in `pool`: each table's validate() (structure)
+        and the flat vector query (search, columns without an index). They overlap each other, the hashing
+        and the content scan; each check still evaluates them in its turn, so results and their order do
+        not change. Plugin-made tables hold one fragment per memory and every such read is a pass over
+        thousands of files.
+        """
+        for name in sorted(self.tables):
+            ds, _err = self.open(name)
+            if ds is None:
+                continue
+            if "structure" in names:
+                self.pending[(name, "validate")] = pool.submit(_validate, ds)
+            if not self.sample:
+                continue
+            try:
+                self.picked[name] = indices, vec_cols, rows = _pick_samples(name, ds, self.sample)
+            except Exception:  # noqa: BLE001 - the search check picks again and reports it
+                continue
+            indexed = {i["fields"][0] for i in indices if i["fields"]}
+            for col in vec_cols:
+                if col not in indexed and rows:
+                    self.pending[(name, "flat", col)] = pool.submit(_vector_search, name, ds, col, rows[:1], None)
+
+    def result(self, key, fn, *args):
+        """The prefetched result of `key`, else fn(*args) now."""
+        fut = self.pending.pop(key, None)
+        return fut.result() if fut is not None else fn(*args)
 
     def _pick_stats_table(self):
         want = (self.meta or {}).get("stats_table")
@@ -290,11 +334,13 @@ def verify(path, checksums="auto", expect=None, baseline=None, checks=None, comp
         check_db_dir(path)  # raises, naming what is wrong with the directory
     meta = _read_meta(path)
     run = _Run(path, exp, meta)
+    run.sample = sample if "search" in names else 0
 
     results = {}
-    with ThreadPoolExecutor(max_workers=1) as bg:
+    with ThreadPoolExecutor(max_workers=3) as bg:
         # Hashing (hashlib releases the GIL) overlaps the Lance checks (Rust releases it too).
         fut = bg.submit(_timed, check_checksums, path, sums_file, sums, meta, workers) if sums else None
+        run.prefetch(bg, names)
         if "checksums" in names and not sums:
             results["checksums"] = {"ok": True, "skipped": True, "msg": sums_skip, "file": sums_file}
         structure = None
@@ -457,12 +503,10 @@ def check_structure(run):
         except Exception as e:  # noqa: BLE001 - a damaged index or manifest: report it
             t_mism.append(f"table {name}: cannot read its metadata: {error_text(e)}")
             info = {}
-        try:
-            ds.validate()
-            info["validate"] = "passed"
-        except Exception as e:  # noqa: BLE001
-            info["validate"] = error_text(e)
-            t_mism.append(f"table {name}: validate() failed: {error_text(e)}")
+        err = run.result((name, "validate"), _validate, ds)
+        info["validate"] = err or "passed"
+        if err:
+            t_mism.append(f"table {name}: validate() failed: {err}")
         want = exp_tables.get(name, {})
         for key in ("version", "rows", "vector_dim"):
             if key in want and info.get(key) != want[key]:
@@ -480,6 +524,15 @@ def check_structure(run):
     opened = sum(1 for t in out_tables.values() if "error" not in t)
     msg = f"{opened} table(s) open and validate; version, rows and schema as expected" if ok else _problems(mism)
     return {"ok": ok, "msg": msg, "tables": out_tables}
+
+
+def _validate(ds):
+    """None when ds.validate() passes, else its error text."""
+    try:
+        ds.validate()
+    except Exception as e:  # noqa: BLE001
+        return error_text(e)
+    return None
 
 
 def _column_mismatches(name, want, have):
@@ -543,7 +596,10 @@ def check_content(run):
             out_tables[name] = {"ok": False, "error": "not read: the table cannot be opened (see structure)"}
             continue
         is_stats = name == run.stats_table
-        res, t_mism, found = _scan_table(name, ds, probes if is_stats else {})
+        nearest = _nearest_for_scan(run, name, ds)
+        res, t_mism, found = _scan_table(name, ds, probes if is_stats else {}, list(nearest.values()))
+        if res["ok"]:
+            run.nearest[name] = {col: near for col, near in nearest.items() if near.error is None}
         out_tables[name] = res
         mism += t_mism
         if is_stats and res.get("stats"):
@@ -567,8 +623,27 @@ def check_content(run):
     return {"ok": ok, "msg": msg, "tables": out_tables, "probes_checked": len(probes), "_stats": stats}
 
 
-def _scan_table(name, ds, probes):
-    """Full scan (every column, every fragment) feeding the shared StatsScan; returns (result, mismatches, found)."""
+def _nearest_for_scan(run, name, ds):
+    """{vector column: _Nearest} for the content scan to feed when the search check runs after it.
+
+    Only for vector columns without an index (those get the exact check), with the sample
+    Run.prefetch picked. Anything unusual: {} and the search check does its own pass.
+    """
+    picked = run.picked.get(name)
+    if picked is None or "id" not in ds.schema.names:
+        return {}
+    indices, vec_cols, rows = picked
+    indexed = {i["fields"][0] for i in indices if i["fields"]}
+    if len(rows) < 2:
+        return {}
+    return {col: _Nearest(col, rows) for col in vec_cols if col not in indexed}
+
+
+def _scan_table(name, ds, probes, nearest=()):
+    """Full scan (every column, every fragment) feeding the shared StatsScan; returns (result, mismatches, found).
+
+    `nearest`: _Nearest accumulators fed with the same rows (the search check's exact pass).
+    """
     mism = []
     scan = StatsScan(ds.schema.names, probes=0)
     has_id = "id" in ds.schema.names
@@ -578,10 +653,15 @@ def _scan_table(name, ds, probes):
     ndups = 0
     found = {}
     rows = 0
+    args = _scan_args(ds)
     try:
-        for batch in ds.to_batches(**_scan_args(ds)):
+        # One-row fragments (the plugin's way) come as one-row batches: regroup them so that the
+        # Python work below runs per few thousand rows, not per row.
+        for batch in coalesced(ds.to_batches(fragment_readahead=FRAGMENT_READAHEAD, **args), args["batch_size"]):
             rows += batch.num_rows
             scan.add(batch)
+            for near in nearest:
+                near.feed(batch)
             if has_id:
                 ids = batch.column("id").to_pylist()
                 for mem_id in ids:
@@ -707,7 +787,7 @@ def check_search(run, sample=5):
         if ds is None:
             out_tables[name] = {"ok": False, "error": "not searched: the table cannot be opened (see structure)"}
             continue
-        res, t_mism = _search_table(name, ds, sample)
+        res, t_mism = _search_table(name, ds, sample, run.picked.get(name), run.nearest.get(name), run)
         out_tables[name] = res
         mism += t_mism
     run.add(mism)
@@ -728,18 +808,27 @@ def _vector_columns(ds):
     return [f.name for f in ds.schema if pa.types.is_fixed_size_list(f.type)]
 
 
-def _search_table(name, ds, sample):
-    mism = []
+class _NotSearchable(Exception):
+    def __init__(self, error, msg):
+        super().__init__(msg)
+        self.error = error
+        self.msg = msg
+
+
+def _pick_samples(name, ds, sample):
+    """(indices, vector columns, rows): `sample` rows spread evenly over the table, each with `_key`.
+
+    rows is [] for an empty table. Raises _NotSearchable(error, message) when the indexes cannot be
+    listed or the rows cannot be read.
+    """
     vec_cols = _vector_columns(ds)
     try:
         indices = ds.list_indices()
     except Exception as e:  # noqa: BLE001
-        return {"ok": False, "error": error_text(e)}, [f"table {name}: indexes cannot be listed: {error_text(e)}"]
+        raise _NotSearchable(error_text(e), f"table {name}: indexes cannot be listed: {error_text(e)}")
     n = ds.count_rows()
-    res = {"ok": True, "samples": 0, "indices": []}
     if n == 0:
-        res["msg"] = "empty table: nothing to search"
-        return res, mism
+        return indices, vec_cols, []
     names = ds.schema.names
     idx_fields = [i["fields"][0] for i in indices if i["fields"]]
     want_cols = [c for c in dict.fromkeys((["id"] if "id" in names else []) + vec_cols + idx_fields) if c in names]
@@ -748,9 +837,24 @@ def _search_table(name, ds, sample):
         rows = ds.take(offsets, columns=want_cols).to_pylist()
     except Exception as e:  # noqa: BLE001
         msg = f"table {name}: sampled rows cannot be read: {error_text(e)}"
-        return {"ok": False, "error": msg}, [msg]
+        raise _NotSearchable(msg, msg)
     for r, off in zip(rows, offsets, strict=True):
         r["_key"] = r.get("id", f"row {off}")
+    return indices, vec_cols, rows
+
+
+def _search_table(name, ds, sample, picked=None, nearest=None, run=None):
+    """Search one table. `picked`: its sample taken up front; `nearest`: {vector column: _Nearest} that a
+    complete content scan fed (the exact pass already done); `run`: where prefetched flat queries wait."""
+    mism = []
+    try:
+        indices, vec_cols, rows = picked or _pick_samples(name, ds, sample)
+    except _NotSearchable as e:
+        return {"ok": False, "error": e.error}, [e.msg]
+    res = {"ok": True, "samples": 0, "indices": []}
+    if not rows:
+        res["msg"] = "empty table: nothing to search"
+        return res, mism
     res["samples"] = len(rows)
     indexed_vec = set()
     for idx in sorted(indices, key=lambda i: i["name"]):
@@ -774,9 +878,13 @@ def _search_table(name, ds, sample):
         # No index: the plugin's own query is Lance's flat search, one full pass per query. One
         # sampled row goes through it; every sampled row is then checked against an exact
         # nearest-neighbour search over all stored vectors, in one more pass.
-        _metric, problems = _vector_search(name, ds, col, rows[:1], None)
+        if run is not None:
+            _metric, problems = run.result((name, "flat", col), _vector_search, name, ds, col, rows[:1], None)
+        else:
+            _metric, problems = _vector_search(name, ds, col, rows[:1], None)
         if not problems and len(rows) > 1:
-            problems = _exact_nearest(name, ds, col, rows)
+            near = (nearest or {}).get(col)
+            problems = near.problems(name) if near is not None else _exact_nearest(name, ds, col, rows)
         res.setdefault("flat_search", []).append({"field": col, "ok": not problems, "lance_queries": 1,
                                                   "exact_checked": len(rows)})
         mism += problems
@@ -786,50 +894,103 @@ def _search_table(name, ds, sample):
 
 def _exact_nearest(name, ds, col, rows):
     """Each sampled row's stored vector must be nearest (L2, ties allowed) to its own vector among all rows."""
-    import numpy as np  # present whenever pyarrow is
-
     if "id" not in ds.schema.names:
         return []
-    sample = [r for r in rows if r.get(col) is not None]
-    if not sample:
+    near = _Nearest(col, rows)
+    if not near.keys:
         return []
-    queries = np.array([r[col] for r in sample], dtype=np.float32)
-    keys = [r["_key"] for r in sample]
-    where = {k: j for j, k in enumerate(keys)}
-    best = np.full(len(sample), np.inf)
-    best_id = [None] * len(sample)
-    own = np.full(len(sample), np.inf)
     try:
-        for batch in ds.to_batches(columns=["id", col], batch_size=SCAN_BATCH):
-            vecs = batch.column(col)
-            ids = batch.column("id")
-            if vecs.null_count:
-                keep = vecs.is_valid()
-                vecs, ids = vecs.filter(keep), ids.filter(keep)
-            if not len(vecs):
-                continue
-            mat = vecs.flatten().to_numpy(zero_copy_only=False).reshape(len(vecs), -1)
-            ids = ids.to_pylist()
-            mine = [(i, where[x]) for i, x in enumerate(ids) if x in where]
-            for j, q in enumerate(queries):
-                d = ((mat - q) ** 2).sum(axis=1)
-                d[np.isnan(d)] = np.inf
-                k = int(np.argmin(d))
-                if d[k] < best[j]:
-                    best[j], best_id[j] = d[k], ids[k]
-            for i, j in mine:
-                own[j] = min(own[j], float(((mat[i] - queries[j]) ** 2).sum()))
+        batches = ds.to_batches(columns=["id", col], batch_size=SCAN_BATCH, fragment_readahead=FRAGMENT_READAHEAD)
+        for batch in coalesced(batches, SCAN_BATCH):
+            near.add(batch)
     except Exception as e:  # noqa: BLE001
         return [f"table {name}: stored vectors of '{col}' cannot be read for the exact search: {error_text(e)}"]
-    problems = []
-    for j, key in enumerate(keys):
-        if own[j] == np.inf:
-            problems.append(f"table {name}: row {key} not found among the stored vectors of '{col}'")
-        elif own[j] > best[j] + TIE:
-            problems.append(f"table {name}: row {key} is not the nearest to its own vector in '{col}': "
-                            f"{best_id[j]} is closer "
-                            "(exact search)")
-    return problems
+    return near.problems(name)
+
+
+class _Nearest:
+    """Exact nearest neighbour (squared L2) of each sampled row's vector among all rows fed to it.
+
+    Distances go through one matrix product per group of rows (float32); the rows within `slack` of
+    each minimum, and each sampled row itself, are then measured exactly (float64), so the result is
+    that of an exact search. Fed by its own pass (_exact_nearest) or by the content scan (`feed`).
+    """
+
+    def __init__(self, col, rows):
+        import numpy as np  # present whenever pyarrow is
+
+        sample = [r for r in rows if r.get(col) is not None]
+        self.col = col
+        self.keys = [r["_key"] for r in sample]
+        self.where = {k: j for j, k in enumerate(self.keys)}
+        self.queries = np.array([r[col] for r in sample], dtype=np.float32).reshape(len(sample), -1)
+        self.q64 = self.queries.astype(np.float64)
+        self.qnorm = np.einsum("ij,ij->i", self.queries, self.queries)
+        self.best = np.full(len(sample), np.inf)
+        self.best_id = [None] * len(sample)
+        self.own = np.full(len(sample), np.inf)
+        self.error = None
+
+    def feed(self, batch):
+        """add(), but an error stops this accumulator (the search check then reads on its own) instead of the scan."""
+        if self.error is None and self.keys:
+            try:
+                self.add(batch)
+            except Exception as e:  # noqa: BLE001
+                self.error = error_text(e)
+
+    def _exact(self, mat, j):
+        import numpy as np
+
+        d = ((mat.astype(np.float64) - self.q64[j]) ** 2).sum(axis=1)
+        d[np.isnan(d)] = np.inf
+        return d
+
+    def add(self, batch):
+        import numpy as np
+
+        vecs, ids = batch.column(self.col), batch.column("id")
+        if hasattr(vecs, "combine_chunks"):
+            vecs, ids = vecs.combine_chunks(), ids.combine_chunks()
+        if vecs.null_count:
+            keep = vecs.is_valid()
+            vecs, ids = vecs.filter(keep), ids.filter(keep)
+        if not len(vecs):
+            return
+        mat = vecs.flatten().to_numpy(zero_copy_only=False).reshape(len(vecs), -1)
+        ids = ids.to_pylist()
+        norms = np.einsum("ij,ij->i", mat, mat)
+        with np.errstate(invalid="ignore", over="ignore"):
+            approx = norms[:, None] - 2.0 * (mat @ self.queries.T) + self.qnorm[None, :]
+        approx[np.isnan(approx)] = np.inf
+        finite = norms[np.isfinite(norms)]
+        top = float(finite.max()) if len(finite) else 0.0
+        for j in range(len(self.keys)):
+            low = approx[:, j].min()
+            if not np.isfinite(low):
+                continue
+            slack = 1e-3 * (top + float(self.qnorm[j])) + TIE  # well above float32 rounding
+            cand = np.flatnonzero(approx[:, j] <= low + slack)
+            exact = self._exact(mat[cand], j)
+            k = int(np.argmin(exact))
+            if exact[k] < self.best[j]:
+                self.best[j], self.best_id[j] = exact[k], ids[cand[k]]
+        for i, key in enumerate(ids):
+            j = self.where.get(key)
+            if j is not None:
+                self.own[j] = min(self.own[j], float(self._exact(mat[i:i + 1], j)[0]))
+
+    def problems(self, name):
+        import numpy as np
+
+        out = []
+        for j, key in enumerate(self.keys):
+            if self.own[j] == np.inf:
+                out.append(f"table {name}: row {key} not found among the stored vectors of '{self.col}'")
+            elif self.own[j] > self.best[j] + TIE:
+                out.append(f"table {name}: row {key} is not the nearest to its own vector in '{self.col}': "
+                           f"{self.best_id[j]} is closer (exact search)")
+        return out
 
 
 def _index_metric(ds, idx):
@@ -858,7 +1019,7 @@ def _vector_search(name, ds, col, rows, idx):
             query["refine_factor"] = 4  # re-rank PQ/SQ candidates with the stored vectors: self-distance 0
         try:
             got = ds.to_table(columns=(["id"] if has_id else []) + ["_distance"], nearest=query,
-                              with_row_id=not has_id).to_pylist()
+                              with_row_id=not has_id, fragment_readahead=FRAGMENT_READAHEAD).to_pylist()
         except Exception as e:  # noqa: BLE001
             problems.append(f"table {name}: vector search via {label} failed: {error_text(e)}")
             break
