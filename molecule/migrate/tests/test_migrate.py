@@ -1,0 +1,196 @@
+"""migrate.yml on the lab: the converged migration, idempotence, the failure cases, decommission.
+
+Order matters: the first tests read what converge (and molecule's idempotence
+run) left; every later test resets the hosts it uses (reset.yml: fresh states,
+simulator writing on the old hosts) before running migrate.yml itself.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from conftest import DB, EVIDENCE_DIR, REPO, latest_report, recap
+
+PAIR1, PAIR2 = "old1-to-new1", "old2-to-new2"
+CORRUPT_ONCE = r"""#!/bin/sh
+# rsync on the receiving side that flips one byte of one received data file, once: damage in transit.
+rsync "$@" || exit $?
+for last; do :; done
+[ -e /var/tmp/ocmlab-corrupted ] && exit 0
+f=$(find "$last" -path '*/data/*.lance' -type f | sort | head -n 1)
+[ -n "$f" ] || exit 0
+/usr/bin/python3 - "$f" <<'PY'
+import os, sys
+p = sys.argv[1]
+st = os.stat(p)
+with open(p, "r+b") as fh:
+    fh.seek(st.st_size // 2)
+    b = fh.read(1)
+    fh.seek(st.st_size // 2)
+    fh.write(bytes([b[0] ^ 0xFF]))
+os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))  # same size and mtime: only a checksum can tell
+PY
+echo "$f" > /var/tmp/ocmlab-corrupted
+"""
+
+
+# --------------------------------------------------------------------------- what converge did
+
+
+def test_converge_migrated_both_pairs(lab, report_dir):
+    for pair, old, new in ((PAIR1, "old1", "new1"), (PAIR2, "old2", "new2")):
+        ev_old, ev_new = lab.evidence(old, pair), lab.evidence(new, pair)
+        assert ev_old and ev_old == ev_new, pair
+        assert ev_old["restored"] == ev_old["baseline"], pair
+        # Memories written while the pre-sync snapshot moved are in the final one, and on the new host.
+        assert ev_old["presync_total"] < ev_old["baseline"]["total"], ev_old
+        # Nothing was written on old after its gateway stopped: its database holds exactly the final snapshot.
+        assert lab.count(old) == ev_old["baseline"]["total"]
+        assert lab.gateway_pid(old) is None and lab.gateway_pid(new) is not None
+        assert all(c["ok"] for c in ev_old["checks"].values()), ev_old["checks"]
+        assert {"checksums", "structure", "content", "search", "readwrite"} <= set(ev_old["checks"])
+        assert 0 < ev_old["downtime_s"] < 600
+    report, path = latest_report(report_dir)
+    assert [p["verdict"] for p in report["pairs"]] == ["passed", "passed"]
+    assert path.with_suffix(".md").read_text().count("PASSED") >= 2
+
+
+def test_rerun_changes_nothing_and_stops_no_gateway(lab):
+    before = {h: lab.gateway_pid(h) for h in ("old1", "new1", "old2", "new2")}
+    rc, out = lab.migrate()
+    assert rc == 0, out[-3000:]
+    assert all(r["changed"] == 0 and r["failed"] == 0 for r in recap(out).values()), recap(out)
+    assert {h: lab.gateway_pid(h) for h in before} == before
+    assert "already migrated" in out
+
+
+def test_health_check_passes_on_the_new_hosts(lab):
+    time.sleep(2)  # the new gateways keep writing
+    rc, out = lab.playbook(REPO / "playbooks/health_check.yml",
+                           extra={"openclaw_memory_python": "/opt/openclaw-memory/venv/bin/python",
+                                  "openclaw_health_expect_growth": True})
+    assert rc == 0, out[-3000:]
+    assert "new1: PASS" in out and "new2: PASS" in out
+
+
+def test_decommission_refuses_a_host_migrated_less_than_a_day_ago(lab):
+    rc, out = lab.playbook(REPO / "playbooks/decommission.yml", limit="old1,new1",
+                           extra={"openclaw_memory_python": "/opt/openclaw-memory/venv/bin/python"})
+    assert rc != 0
+    assert "old1 is NOT decommissioned: migrated" in out and "less than openclaw_decommission_min_age_hours=24" in out
+    assert lab.host("old1").file(DB).is_directory
+
+
+# --------------------------------------------------------------------------- failures: old keeps running, no evidence
+
+
+def _no_evidence(lab, *hosts):
+    for h in hosts:
+        assert lab.evidence_files(h) == [], h
+
+
+def test_embedding_model_differs_is_blocked_at_preflight(lab, report_dir):
+    lab.reset("old1,new1", ocmlab_new_model="nomic-embed-text")
+    pid = lab.gateway_pid("old1")
+    new_db = lab.db_digest("new1")
+    rc, out = lab.migrate("old1,new1")
+    assert rc != 0
+    assert ("pair old1-to-new1: embedding.model differs: old1 has 'text-embedding-3-small', new1 has "
+            "'nomic-embed-text'") in out
+    assert lab.gateway_pid("old1") == pid  # never stopped
+    assert not lab.host("old1").file("/var/backups/openclaw-memory/migrate").exists  # not even a snapshot
+    assert lab.db_digest("new1") == new_db
+    _no_evidence(lab, "old1", "new1")
+    report, _ = latest_report(report_dir)
+    assert report["pairs"][0]["verdict"] == "failed" and "preflight" in report["pairs"][0]["reason"]
+
+
+def test_byte_corrupted_in_transit_is_caught_and_resent(lab, report_dir):
+    lab.reset("old1,new1")
+    new1 = lab.host("new1")
+    new1.run("rm -f /var/tmp/ocmlab-corrupted")
+    script = CORRUPT_ONCE.replace("'", "'\\''")
+    assert new1.run(f"printf '%s' '{script}' > /usr/local/sbin/rsync-corrupt-once && "
+                    "chmod 0755 /usr/local/sbin/rsync-corrupt-once").rc == 0
+    rc, out = lab.migrate("old1,new1", openclaw_transfer_rsync_path="/usr/local/sbin/rsync-corrupt-once")
+    assert rc == 0, out[-4000:]
+    corrupted = new1.file("/var/tmp/ocmlab-corrupted")
+    assert corrupted.exists, "the wrapper did not damage anything"
+    report, _ = latest_report(report_dir)
+    resent = report["pairs"][0]["bytes"]["resent"]
+    assert len(resent) == 1 and "/data/" in resent[0] and corrupted.content_string.strip().endswith(resent[0])
+    ev = lab.evidence("old1", PAIR1)
+    assert ev and ev["restored"] == ev["baseline"]
+
+
+def test_restored_database_failing_verification_rolls_back(lab):
+    lab.reset("old1,new1")
+    new_db = lab.db_digest("new1")
+    pid = lab.gateway_pid("old1")
+    # The operator's noted baseline (openclaw_migrate_expect) does not match: the staged copy fails verification.
+    rc, out = lab.migrate("old1,new1", openclaw_migrate_expect={"total": 1})
+    assert rc != 0
+    assert "total: expected 1, found" in out
+    assert "Old gateway running again; its data was never modified. No evidence was written." in out
+    assert lab.db_digest("new1") == new_db  # new's original database in place
+    assert lab.gateway_pid("old1") not in (None, pid)  # stopped for the cutover, running again
+    assert lab.gateway_pid("new1") is None
+    _no_evidence(lab, "old1", "new1")
+
+
+def test_new_gateway_failing_to_start_rolls_back(lab, report_dir):
+    lab.reset("old1,new1")
+    new_db = lab.db_digest("new1")
+    rc, out = lab.migrate("old1,new1", ocmlab_break_start=["new1"])
+    assert rc != 0
+    assert "pair old1-to-new1 failed at verify" in out and "original database back in place" in out
+    assert lab.db_digest("new1") == new_db  # the original is back
+    report, _ = latest_report(report_dir)
+    failed = lab.host("new1").run(f"ls -d {DB}.failed-restore-*").stdout.split()
+    # The restored copy (old's final snapshot) is kept beside it, not deleted.
+    assert len(failed) == 1 and lab.count("new1", failed[0]) == report["pairs"][0]["baseline"]["total"]
+    assert lab.gateway_pid("old1") is not None and lab.gateway_pid("new1") is None
+    _no_evidence(lab, "old1", "new1")
+
+
+# --------------------------------------------------------------------------- two pairs, one fails
+
+
+def test_one_failed_pair_does_not_stop_the_other(lab, report_dir):
+    lab.reset("all")
+    rc, out = lab.playbook(REPO / "playbooks/migrate.yml", extra={
+        "openclaw_migrate_deps": False, "openclaw_memory_python": "/opt/openclaw-memory/venv/bin/python",
+        "ocmlab_break_start": ["new2"]}, callback="ansible.posix.json")
+    assert rc != 0
+    result, _end = json.JSONDecoder().raw_decode(out[out.index("{"):])
+    ready = {}
+    for play in result["plays"]:
+        for task in play["tasks"]:
+            if task["task"]["name"] == "Mark the old host ready for decommissioning":
+                ready = {h: r.get("ansible_facts", {}).get("openclaw_decommission_ready") for h, r in
+                         task["hosts"].items()}
+    assert ready == {"old1": True, "old2": None, "new1": None, "new2": None}, ready
+    assert lab.evidence("old1", PAIR1) and lab.evidence("new1", PAIR1)
+    _no_evidence(lab, "old2", "new2")
+    assert lab.gateway_pid("old1") is None and lab.gateway_pid("new1") is not None
+    assert lab.gateway_pid("old2") is not None and lab.gateway_pid("new2") is None
+    stats = result["stats"]
+    assert stats["old1"]["failures"] == 0 and stats["new1"]["failures"] == 0
+    assert stats["old2"]["failures"] == 1 and stats["new2"]["failures"] == 1
+    report, _ = latest_report(report_dir)
+    assert [p["verdict"] for p in report["pairs"]] == ["passed", "failed"]
+
+
+def test_decommission_refuses_a_host_without_evidence_and_archives_a_ready_one(lab):
+    extra = {"openclaw_memory_python": "/opt/openclaw-memory/venv/bin/python", "openclaw_decommission_min_age_hours": 0}
+    rc, out = lab.playbook(REPO / "playbooks/decommission.yml", extra=extra)
+    assert rc != 0
+    assert "old2 is NOT decommissioned: no migration evidence in /var/lib/openclaw-memory" in out
+    assert lab.host("old2").file(DB).is_directory and lab.gateway_pid("old2") is not None
+    # old1 (evidence, new1 healthy, min age 0 here) is decommissioned: stopped, archived, moved aside, recorded.
+    old1 = lab.host("old1")
+    record = json.loads(old1.file(f"{EVIDENCE_DIR}/decommissioned-old1.json").content_string)
+    assert old1.file(record["archive"]).exists and old1.file(record["database_moved_to"]).is_directory
+    assert not old1.file(DB).exists and lab.gateway_pid("old1") is None
+    assert old1.run(f"tar --list --gzip --file {record['archive']} | grep -c memories.lance/_versions/").rc == 0
