@@ -301,6 +301,7 @@ def build_evidence(pair, old_state, new_state, now_iso):
                      "new_path": (new_state.get("restored") or {}).get("snapshot")},
         "baseline": _counts(meta),
         "restored": _counts(verify.get("stats")),
+        "presync_total": (old_state.get("presync") or {}).get("total"),
         "tables": _table_versions(meta.get("tables")),
         "embedding": meta.get("embedding"),
         "checksums": meta.get("checksums"),
@@ -351,6 +352,7 @@ def build_report(pairs, run):
             "verdict": "skipped" if old_state.get("skipped") else ("passed" if passed else "failed"),
             "reason": reason,
             "baseline": _counts(meta) if meta else _counts(old_state.get("facts")),
+            "presync_total": (old_state.get("presync") or {}).get("total"),
             "restored": _counts(stats),
             "probes": _probes(meta.get("probes"), verify),
             "tables": {"old": _table_versions(meta.get("tables")),
@@ -450,6 +452,8 @@ def report_markdown(report):
                                                     _cell(v["new"]["plugin_lancedb_version"])),
             "- table versions: old %s, new %s" % (_cell(_short_versions(p["tables"]["old"])),
                                                   _cell(_short_versions(p["tables"]["new"]))),
+            "- memories at the pre-sync snapshot: %s (written while it moved: %s)" % (
+                _cell(p["presync_total"]), _cell(_written_since(p["presync_total"], p["baseline"].get("total")))),
             "- bytes copied into snapshots: pre-sync %s, final %s" % (_cell(b["presync_snapshot"]),
                                                                        _cell(b["final_snapshot"])),
             "- bytes transferred: pre-sync %s, cutover %s%s" % (
@@ -465,6 +469,10 @@ def report_markdown(report):
             lines.append("- evidence: %s" % _cell(p["evidence"]))
     lines.append("")
     return "\n".join(lines)
+
+
+def _written_since(presync, final):
+    return None if presync is None or final is None else final - presync
 
 
 def _short_versions(tables):

@@ -173,7 +173,7 @@ def _states(passed=True):
             "embedding": {"provider": "openai", "model": "m", "dimensions": 16},
             "checksums": {"file": "SHA256SUMS", "sha256": "f" * 64}}
     old = {"facts": {"plugin": "memory-lancedb", "plugin_version": "2026.9.6", "db_path": "/o/db"},
-           "presync": {"name": "p1", "bytes_copied": 1000}, "final": {"name": "f1", "snapshot": "/s/f1",
+           "presync": {"name": "p1", "bytes_copied": 1000, "total": 26}, "final": {"name": "f1", "snapshot": "/s/f1",
                                                                       "bytes_copied": 50, "meta": meta},
            "t_stop": 100.0}
     new = {"facts": {"plugin": "memory-lancedb", "plugin_version": "2026.9.6", "db_path": "/n/db"},
@@ -210,7 +210,7 @@ def test_evidence_holds_counts_versions_checksums_and_times():
     assert ev["format"] == M.EVIDENCE_FORMAT and ev["pair"] == "old1-to-new1"
     assert ev["baseline"]["total"] == ev["restored"]["total"] == 30
     assert ev["tables"] == {"memories": {"version": 33, "rows": 30}}
-    assert ev["checksums"]["sha256"] == "f" * 64 and ev["downtime_s"] == 2.5
+    assert ev["checksums"]["sha256"] == "f" * 64 and ev["downtime_s"] == 2.5 and ev["presync_total"] == 26
     assert ev["versions"]["new"]["plugin_version"] == "2026.9.6"
     assert ev["checks"]["readwrite"] == {"ok": True, "msg": "rw"}
     json.dumps(ev)
@@ -233,4 +233,5 @@ def test_report_json_and_markdown():
     assert "| old2-to-new2 | old2 | new2 | FAILED | 4.0 | 30 → 29 |" in md
     assert "| fact | 20 | 19 |" in md and "- total: expected 30, found 29" in md
     assert "at least one pair FAILED" in md
+    assert "- memories at the pre-sync snapshot: 26 (written while it moved: 4)" in md
     json.dumps(rep)
