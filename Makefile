@@ -59,6 +59,7 @@ lab-test: venv prereqs
 
 test: prereqs venv
 	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory bench-smoke
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory doc
 	$(MAKE) --no-print-directory build
@@ -71,3 +72,12 @@ demo: prereqs venv
 
 clean: lab-down
 	rm -rf $(VENV) .collections .cache tests/output
+
+# Benchmarks (bench/run_bench.py): results in bench/results/<date>.md/.json/-growth.png; datasets cached in
+# .cache/bench. BENCH_ARGS e.g. "--runs 7", "--only snapshot,verify", "--cutover" (item 4, on the lab).
+bench: venv
+	$(BIN)/python bench/run_bench.py $(BENCH_ARGS)
+
+# The same code on tiny datasets, 2 rounds, into a temp dir: fails when a bench script breaks (part of make test).
+bench-smoke: venv
+	$(BIN)/python bench/run_bench.py --smoke
