@@ -235,3 +235,18 @@ def test_report_json_and_markdown():
     assert "at least one pair FAILED" in md
     assert "- memories at the pre-sync snapshot: 26 (written while it moved: 4)" in md
     json.dumps(rep)
+
+
+def test_report_items_read_both_hosts_from_hostvars():
+    from ansible_collections.openclaw.memory.plugins.filter.migrate import migration_report_items
+
+    old, new = _states()
+    hv = {"old1": {"openclaw_migrate_pair": PAIR, "openclaw_migrate_state": dict(old, partner="new1")},
+          "new1": {"openclaw_migrate_state": new}}
+    items = migration_report_items(["old1"], hv)
+    assert items == [{"pair": PAIR, "old_state": dict(old, partner="new1"), "new_state": new}]
+    # A partner left out of the run (no record) gives an empty record, and the verdict says so.
+    hv["old1"]["openclaw_migrate_state"]["partner"] = "new9"
+    items = migration_report_items(["old1"], hv)
+    assert items[0]["new_state"] == {}
+    assert M.build_report(items, {"id": "r"})["pairs"][0]["verdict"] == "failed"
