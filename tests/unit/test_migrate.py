@@ -40,7 +40,8 @@ def test_explicit_partner_wins_and_old_hosts_without_partner_are_left_out():
     (["o1"], ["n1", "n2"], {}, ("New host n2 is number 2 in 'openclaw_new' but 'openclaw_old' has only 1 host(s): set "
                                "openclaw_migrate_from on n2")),
     (["o1", "o2"], ["n1", "n2"], {"n2": "o1"}, "New hosts n1 and n2 both take over old host o1"),
-    (["o1"], ["n1"], {"n1": "ox"}, "openclaw_migrate_from=ox on new host n1 names no host of group 'openclaw_old' (o1)"),
+    (["o1"], ["n1"], {"n1": "ox"},
+     "openclaw_migrate_from=ox on new host n1 names no host of group 'openclaw_old' (o1)"),
     (["o1"], [], {}, "Inventory group 'openclaw_new' is empty"),
     ([], ["n1"], {}, "Inventory group 'openclaw_old' is empty"),
     (["h1"], ["h1"], {}, "Host(s) h1 are in both 'openclaw_old' and 'openclaw_new'"),
