@@ -270,9 +270,11 @@ class StatsScan:
         self.total = 0
         self.oldest = self.newest = None
         self._heap = []  # max-heap via _Rev ordering: keeps the `probes` smallest keys
-        self.matches = []
+        self.matches = []  # (id, row offset)
 
     def add(self, batch):
+        """Count one batch; batches must come in the table's order (row offsets locate the probes)."""
+        start = self.total
         self.total += batch.num_rows
         for key, col in self.groups:
             bucket = self.counts[key]
@@ -286,21 +288,21 @@ class StatsScan:
                 self.newest = mm["max"] if self.newest is None else max(self.newest, mm["max"])
         if self.probes:
             heap = self._heap
-            for mem_id in batch.column("id").to_pylist():
+            for i, mem_id in enumerate(batch.column("id").to_pylist()):
                 k = _probe_key(mem_id)
                 if len(heap) < self.probes:
-                    heapq.heappush(heap, _Rev(k, mem_id))
+                    heapq.heappush(heap, _Rev(k, mem_id, start + i))
                 elif k < heap[0].key:
-                    heapq.heapreplace(heap, _Rev(k, mem_id))
+                    heapq.heapreplace(heap, _Rev(k, mem_id, start + i))
         if self.probe_query and len(self.matches) < self.query_limit:
             mask = pc.match_substring(batch.column("text"), self.probe_query, ignore_case=True)
-            for mem_id in batch.filter(mask).column("id").to_pylist():
-                if len(self.matches) < self.query_limit:
-                    self.matches.append(mem_id)
+            ids = batch.column("id")
+            for i in pc.indices_nonzero(mask).to_pylist()[: self.query_limit - len(self.matches)]:
+                self.matches.append((ids[i].as_py(), start + i))
 
     def result(self, ds):
         """total, by_category/by_agent/by_scope (None when the column is absent), oldest, newest, probes."""
-        probe_ids = [r.mem_id for r in sorted(self._heap, key=lambda r: r.key)]
+        probes = sorted(self._heap, key=lambda r: r.key)
         out = {
             "total": self.total,
             "by_category": self.counts.get("by_category"),
@@ -308,10 +310,10 @@ class StatsScan:
             "by_scope": self.counts.get("by_scope"),
             "oldest": iso_utc(self.oldest),
             "newest": iso_utc(self.newest),
-            "probes": fetch_memories(ds, probe_ids),
+            "probes": fetch_memories(ds, [r.mem_id for r in probes], [r.offset for r in probes]),
         }
         if self.probe_query is not None:
-            out["query_matches"] = fetch_memories(ds, self.matches)
+            out["query_matches"] = fetch_memories(ds, [m[0] for m in self.matches], [m[1] for m in self.matches])
         return out
 
 
@@ -355,26 +357,41 @@ def memory_stats(ds, probes=3, probe_query=None, query_limit=20):
 class _Rev:
     """Heap item ordered so the heap top is the largest key (we keep the smallest)."""
 
-    __slots__ = ("key", "mem_id")
+    __slots__ = ("key", "mem_id", "offset")
 
-    def __init__(self, key, mem_id):
+    def __init__(self, key, mem_id, offset=None):
         self.key = key
         self.mem_id = mem_id
+        self.offset = offset
 
     def __lt__(self, other):
         return self.key > other.key
 
 
-def fetch_memories(ds, ids):
-    """Rows for `ids` (in that order) as dicts: id, text, category, importance, created, agent/scope."""
+def fetch_memories(ds, ids, offsets=None):
+    """Rows for `ids` (in that order) as dicts: id, text, category, importance, created, agent/scope.
+
+    `offsets`: the rows' positions in the table when known (from a scan): read with take(), which
+    touches only their fragments, instead of a filtered pass over every fragment (a plugin-made table
+    has one per memory). The ids read there must be the ids asked for, else the filter decides.
+    """
     if not ids:
         return []
     names = ds.schema.names
     created = created_column(names)
     want = [c for c in ("id", "text", "category", "importance", created, "agentId", "scope") if c and c in names]
-    flt = "id IN (%s)" % ", ".join(_quote(i) for i in ids)
-    found = ds.to_table(columns=want, filter=flt, fragment_readahead=FRAGMENT_READAHEAD)
-    rows = {r["id"]: r for r in found.to_pylist()}
+    rows = {}
+    if offsets is not None and None not in offsets:
+        try:
+            taken = ds.take(list(offsets), columns=want).to_pylist()
+        except Exception:  # noqa: BLE001 - offsets out of range (table changed since the scan): filter instead
+            taken = []
+        if [r["id"] for r in taken] == list(ids):
+            rows = {r["id"]: r for r in taken}
+    if not rows:
+        flt = "id IN (%s)" % ", ".join(_quote(i) for i in ids)
+        found = ds.to_table(columns=want, filter=flt, fragment_readahead=FRAGMENT_READAHEAD)
+        rows = {r["id"]: r for r in found.to_pylist()}
     out = []
     for mem_id in ids:
         r = rows.get(mem_id)

@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from ansible_collections.openclaw.memory.plugins.module_utils import verify as V
-from ansible_collections.openclaw.memory.plugins.module_utils.lance import coalesced, memory_stats, open_table
+from ansible_collections.openclaw.memory.plugins.module_utils.lance import coalesced
 from ocmlab.fixtures import build_state, memory_id
 
 DIM = 16
@@ -151,12 +151,3 @@ def test_nearest_equals_brute_force_over_many_small_groups():
         other.add(g)
     assert other.problems("memories") == [
         "table memories: row m123 is not the nearest to its own vector in 'vector': m040 is closer (exact search)"]
-
-
-def test_memory_stats_counts_one_row_fragments_in_groups(plugin_db):
-    ds = open_table(plugin_db["table_path"])
-    assert len(ds.get_fragments()) == 60
-    stats = memory_stats(ds, probes=3)
-    assert stats["total"] == 60
-    assert stats["by_category"] == plugin_db["by_category"] and stats["by_agent"] == plugin_db["by_agent"]
-    assert len(stats["probes"]) == 3
