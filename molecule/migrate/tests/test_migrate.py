@@ -82,6 +82,20 @@ def test_decommission_refuses_a_host_migrated_less_than_a_day_ago(lab):
     assert lab.host("old1").file(DB).is_directory
 
 
+def test_restoring_the_same_snapshot_again_changes_nothing(lab, tmp_path):
+    ev = lab.evidence("new1", PAIR1)
+    pid = lab.gateway_pid("new1")
+    play = tmp_path / "restore.yml"
+    play.write_text(
+        "- name: Restore the migrated snapshot again\n  hosts: new1\n  gather_facts: false\n  roles:\n"
+        "    - role: openclaw.memory.restore\n      openclaw_restore_snapshot: %s\n" % ev["snapshot"]["new_path"])
+    rc, out = lab.playbook(play, extra={"openclaw_memory_python": "/opt/openclaw-memory/venv/bin/python"})
+    assert rc == 0, out[-3000:]
+    assert recap(out)["new1"]["changed"] == 0
+    assert "has moved on since" in out  # the new gateway wrote since: left alone, not rolled back
+    assert lab.gateway_pid("new1") == pid
+
+
 # --------------------------------------------------------------------------- failures: old keeps running, no evidence
 
 
@@ -152,6 +166,19 @@ def test_new_gateway_failing_to_start_rolls_back(lab, report_dir):
     assert len(failed) == 1 and lab.count("new1", failed[0]) == report["pairs"][0]["baseline"]["total"]
     assert lab.gateway_pid("old1") is not None and lab.gateway_pid("new1") is None
     _no_evidence(lab, "old1", "new1")
+
+
+def test_through_the_control_node_with_zstd(lab, report_dir):
+    lab.reset("old1,new1")
+    rc, out = lab.migrate("old1,new1", openclaw_migrate_transfer_method="via_controller",
+                          openclaw_transfer_compress="zstd")
+    assert rc == 0, out[-4000:]
+    assert "Pack the snapshot into one archive on the old host" in out
+    ev = lab.evidence("new1", PAIR1)
+    assert ev and ev["restored"] == ev["baseline"]
+    report, _ = latest_report(report_dir)
+    assert report["pairs"][0]["verdict"] == "passed" and report["pairs"][0]["bytes"]["final_transfer"] > 0
+    assert lab.host("new1").run("ls /var/lib/openclaw-memory/incoming/ | grep -c transfer.tar").stdout.strip() == "0"
 
 
 # --------------------------------------------------------------------------- two pairs, one fails
