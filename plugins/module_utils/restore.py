@@ -45,8 +45,8 @@ from ansible_collections.openclaw.memory.plugins.module_utils.common import (
 from ansible_collections.openclaw.memory.plugins.module_utils.snapshot import (
     META_NAME,
     WORKSPACE_DIR,
-    _copy_file,
-    _resolve_owner,
+    copy_file,
+    resolve_owner,
     parse_mode,
     read_snapshot_meta,
 )
@@ -137,7 +137,7 @@ def _nearest_existing(path):
 def _default_owner(target, owner, group):
     """(uid, gid): the options, else the owner of the target, else of its nearest existing parent."""
     if owner not in (None, "") or group not in (None, ""):
-        uid, gid = _resolve_owner(owner, group)
+        uid, gid = resolve_owner(owner, group)
         if owner in (None, ""):
             uid = os.stat(_nearest_existing(target)).st_uid
         return uid, gid
@@ -231,7 +231,7 @@ def _stage(snapshot, part, staging, uid, gid, dir_mode, file_mode):
     src_root = os.path.join(snapshot, part["prefix"]) if part["prefix"] else snapshot
     if not part["is_dir"]:
         _makedirs(os.path.dirname(staging), dir_mode, uid, gid, made)
-        _sha, nbytes = _copy_file(src_root, staging, file_mode)
+        _sha, nbytes = copy_file(src_root, staging, file_mode)
         os.chmod(staging, file_mode)
         _chown(staging, uid, gid)
         return nbytes
@@ -240,7 +240,7 @@ def _stage(snapshot, part, staging, uid, gid, dir_mode, file_mode):
         dst = os.path.join(staging, rel)
         _makedirs(os.path.dirname(dst), dir_mode, uid, gid, made)
         try:
-            _sha, n = _copy_file(os.path.join(src_root, rel), dst, file_mode)
+            _sha, n = copy_file(os.path.join(src_root, rel), dst, file_mode)
         except Exception as e:  # noqa: BLE001 - _Vanished or OSError: name the file
             raise MemoryToolError("Snapshot file '%s' cannot be copied to '%s': %s; the snapshot is incomplete, "
                                   "transfer it again" % (os.path.join(src_root, rel), dst, getattr(e, "strerror", None)

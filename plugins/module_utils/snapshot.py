@@ -324,7 +324,7 @@ def _decide_links(files, base, uid, gid, mode):
 # --------------------------------------------------------------------------- writing
 
 
-def _copy_file(src, dst, mode):
+def copy_file(src, dst, mode):
     """Copy src to a new file dst (mode), hashing on the way; keeps mtime. Returns (sha256, bytes).
 
     Not fsynced one by one: `_sync_tree` flushes the whole staging dir once before the rename.
@@ -390,7 +390,7 @@ def _place(f, staging, base, dir_mode, mode, uid, gid, made, stats, progress):
             f.action = "copy"
     if progress:
         progress("copy", f.rel)
-    sha, n = _copy_file(f.src, dst, mode)
+    sha, n = copy_file(f.src, dst, mode)
     f.sha, f.size = sha, n  # a workspace file edited since it was hashed: the copy's hash is the truth
     _chown(dst, uid, gid)
     stats["bytes_copied"] += n
@@ -496,7 +496,7 @@ def _fsync_dir(path):
 # --------------------------------------------------------------------------- inputs
 
 
-def _resolve_owner(owner, group):
+def resolve_owner(owner, group):
     uid, gid = os.geteuid(), os.getegid()
     if owner not in (None, ""):
         try:
@@ -668,7 +668,7 @@ def take_snapshot(src, dest, name=None, link_dest="auto", history="latest", work
     _check_retention(retain, retain_days)
     mode = parse_mode(mode, "mode", 0o600)
     dir_mode = parse_mode(dir_mode, "dir_mode", 0o700)
-    uid, gid = _resolve_owner(owner, group)
+    uid, gid = resolve_owner(owner, group)
     now_epoch = time.time() if now is None else float(now)
     warnings = []
     src_real = os.path.realpath(src)
