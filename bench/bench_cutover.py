@@ -49,7 +49,11 @@ INVENTORY = os.path.join(LAB_ROOT, "inventory.yml")
 PREPARE = os.path.join(REPO, "bench", "lab", "prepare.yml")
 MIGRATE = os.path.join(REPO, "playbooks", "migrate.yml")
 VENV_PY = "/opt/openclaw-memory/venv/bin/python"
-GW = f"PYTHONPATH=/opt/ocmlab {VENV_PY} -m ocmlab.gateway_sim"
+# The control node's ansible-playbook: the one next to this Python (make puts .venv/bin first on PATH).
+ANSIBLE_PLAYBOOK = next((p for p in (os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),)
+                         if os.path.exists(p)), "ansible-playbook")
+GW_CMD = f"{VENV_PY} -m ocmlab.gateway_sim"  # for the gateway role (PYTHONPATH from openclaw_gateway_environment)
+GW = f"PYTHONPATH=/opt/ocmlab {GW_CMD}"  # for a shell over ssh
 PIDFILE = "/run/ocmlab-gateway.pid"
 DB = "/home/node/.openclaw/memory/lancedb"
 BACKUP = "/tmp/openclaw-memory-backup"
@@ -59,8 +63,8 @@ NEW_SPEC = D.Spec(5, seed=11)  # the new host's own small database (same plugin,
 GATEWAY_RATE = 4  # memories per second written on the old host until its gateway stops
 
 
-def gateway_start(dims, seed):
-    return (f"{GW} start --db {DB} --user node --dims {dims} --rate {GATEWAY_RATE} --seed {seed} "
+def gateway_start(dims, seed, gw=GW):
+    return (f"{gw} start --db {DB} --user node --dims {dims} --rate {GATEWAY_RATE} --seed {seed} "
             f"--pidfile {PIDFILE} --log /var/log/ocmlab-gateway.log")
 
 
@@ -70,9 +74,9 @@ def lab_vars(dims, report_dir):
         "openclaw_memory_user": "node",
         "openclaw_gateway_manager": "command",
         "openclaw_gateway_environment": {"PYTHONPATH": "/opt/ocmlab"},
-        "openclaw_gateway_start_command": gateway_start(dims, 81),
-        "openclaw_gateway_stop_command": f"{GW} stop --pidfile {PIDFILE}",
-        "openclaw_gateway_status_command": f"{GW} status --pidfile {PIDFILE}",
+        "openclaw_gateway_start_command": gateway_start(dims, 81, GW_CMD),
+        "openclaw_gateway_stop_command": f"{GW_CMD} stop --pidfile {PIDFILE}",
+        "openclaw_gateway_status_command": f"{GW_CMD} status --pidfile {PIDFILE}",
         "openclaw_gateway_timeout": 30,
         "openclaw_transfer_private_key": "/root/.ssh/id_ed25519",
         "openclaw_migrate_report_dir": report_dir,
@@ -126,14 +130,24 @@ class Lab:
         return self.sh([LAB_SH, "ssh", host, cmd], timeout=timeout)
 
     def playbook(self, path, extra):
+        """Run a playbook on the lab; its whole output goes to a log file named in any failure."""
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
             json.dump(extra, f)
+        logfile = os.path.join(tempfile.gettempdir(), f"bench-cutover-{os.path.basename(path)}.log")
+        env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
+                   ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".collections"))
         try:
-            env = {"ANSIBLE_NOCOLOR": "1", "ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"),
-                   "ANSIBLE_COLLECTIONS_PATH": os.path.join(REPO, ".collections")}
-            return self.sh(["ansible-playbook", "-i", INVENTORY, path, "-e", "@" + f.name], env=env)
+            with open(logfile, "w", encoding="utf-8") as log:
+                p = subprocess.run([ANSIBLE_PLAYBOOK, "-i", INVENTORY, path, "-e", "@" + f.name], stdout=log,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=REPO,
+                                   timeout=3600, check=False)
         finally:
             os.unlink(f.name)
+        if p.returncode != 0:
+            with open(logfile, encoding="utf-8") as log:
+                bad = [line.strip() for line in log if line.startswith(("fatal:", "failed:")) or "FAILED!" in line]
+            raise RuntimeError(f"{os.path.basename(path)} failed on the lab (rc {p.returncode}; whole output in "
+                               f"{logfile}): {' | '.join(bad[:3])[:1500]}")
 
     def install(self, dims):
         """The collection's venv (deps role) and the simulator's code on both hosts."""
