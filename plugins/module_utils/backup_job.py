@@ -731,9 +731,11 @@ def _offsite_rsync(rs, snap_path, src_real, retain_days, now_epoch, log):
             finish_script = "set -e; cd -- %s; sha256sum --quiet --strict -c %s; cd ..; " % (
                 q(root + "/" + name), SUMS_NAME)
         else:
-            # 2. Only new files travel: the rest are hard-linked from the newest remote snapshot.
+            # 2. Only new files travel: the rest are hard-linked from the newest remote snapshot. --checksum:
+            # rsync's quick check (size + whole-second mtime) would link a same-size SHA256SUMS or SNAPSHOT.json
+            # written in the same second by an earlier run; content decides instead.
             base = max(remote.values(), key=lambda s: (s["created_epoch"], s["name"]))["name"] if remote else None
-            args = ["-a", "--delete", "--stats", "--numeric-ids"]
+            args = ["-a", "--checksum", "--delete", "--stats", "--numeric-ids"]
             if base:
                 args.append("--link-dest=../%s" % base)
                 out["link_dest"] = base

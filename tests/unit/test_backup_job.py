@@ -821,3 +821,28 @@ def test_sigterm_in_cold_mode_still_starts_the_gateway_and_reports(state):
     assert st["reason"] == "the run was stopped by SIGTERM before it finished; re-run it"
     assert st["gateway"]["started"] is True and st["snapshot"] is None
     assert out.rstrip().splitlines()[-1].endswith("FAILED: " + st["reason"])
+
+
+def test_rsync_never_links_a_same_size_same_second_file_with_other_content(state, sshd):
+    """rsync's quick check (size + whole seconds) would hard-link the previous SNAPSHOT.json; content decides."""
+    from ansible_collections.openclaw.memory.plugins.module_utils.snapshot import take_snapshot
+
+    remote = state["tmp"] / "offsite"
+    rs = J.check_config({"format": J.CONFIG_FORMAT, "db_path": state["db"],
+                         "offsite": {"rsync": rsync_cfg(sshd, str(remote))}})["offsite"]["rsync"]
+    real = os.path.realpath(state["db"])
+    a = take_snapshot(state["db"], str(state["tmp"] / "b"), now=T0, force=True)
+    assert J.offsite_rsync(rs, a["snapshot"], real, 7, T0, J.Log(stream=io.StringIO()))["verified"]
+    b = take_snapshot(state["db"], str(state["tmp"] / "b"), now=T0 + DAY, force=True)
+    old_meta, new_meta = remote / a["name"] / "SNAPSHOT.json", os.path.join(b["snapshot"], "SNAPSHOT.json")
+    # Same size (JSON allows trailing blanks) and the same mtime: only the content differs.
+    grow = os.path.getsize(new_meta) - os.path.getsize(old_meta)
+    with open(old_meta if grow > 0 else new_meta, "a", encoding="utf-8") as f:
+        f.write(" " * abs(grow))
+    assert os.path.getsize(old_meta) == os.path.getsize(new_meta) and read_text(old_meta) != read_text(new_meta)
+    st = os.stat(old_meta)
+    os.utime(new_meta, ns=(st.st_atime_ns, st.st_mtime_ns))
+    out = J.offsite_rsync(rs, b["snapshot"], real, 7, T0 + DAY, J.Log(stream=io.StringIO()))
+    assert out["verified"] and out["link_dest"] == a["name"]
+    assert read_text(remote / b["name"] / "SNAPSHOT.json") == read_text(new_meta)
+    assert os.stat(remote / b["name"] / "SNAPSHOT.json").st_ino != st.st_ino
