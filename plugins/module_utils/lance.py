@@ -172,18 +172,41 @@ def version_files(ds, table_dir):
     files = [manifest_relpath(table_dir, ds.version)]
     for frag in ds.get_fragments():
         meta = frag.metadata
-        for df in meta.data_files():
+        for df in fragment_data_files(meta):
             files.extend(_data_file_with_sidecars(table_dir, "data/" + df.path))
         dele = frag.deletion_file()
         if dele:
             files.append(dele)
-    for idx in ds.list_indices():
-        rel_dir = "_indices/" + str(idx["uuid"])
-        full = os.path.join(table_dir, rel_dir)
-        for root, _dirs, names in os.walk(full):
-            for name in names:
-                files.append(os.path.relpath(os.path.join(root, name), table_dir))
+    for idx in index_list(ds):
+        for uuid in idx["uuids"]:
+            full = os.path.join(table_dir, "_indices", uuid)
+            for root, _dirs, names in os.walk(full):
+                for name in names:
+                    files.append(os.path.relpath(os.path.join(root, name), table_dir))
     return sorted(set(files))
+
+
+def fragment_data_files(meta):
+    """The data files of a fragment's metadata (`files` in pylance 14, `data_files()` before)."""
+    files = getattr(meta, "files", None)
+    return files if files is not None else meta.data_files()
+
+
+def index_list(ds):
+    """Indices of a version: [{name, type, fields, uuids (one per segment)}], oldest API as fallback."""
+    describe = getattr(ds, "describe_indices", None)
+    if describe is not None:
+        return [
+            {"name": d.name, "type": d.index_type, "fields": list(d.field_names),
+             "uuids": [str(seg.uuid) for seg in d.segments]}
+            for d in describe()
+        ]
+    merged = {}
+    for i in ds.list_indices():  # pylance < 14: one entry per segment
+        entry = merged.setdefault(i["name"], {"name": i["name"], "type": i["type"], "fields": list(i["fields"]),
+                                              "uuids": []})
+        entry["uuids"].append(str(i["uuid"]))
+    return list(merged.values())
 
 
 def _data_file_with_sidecars(table_dir, rel):
@@ -235,7 +258,7 @@ def table_info(ds):
         "fragments": len(ds.get_fragments()),
         "data_storage_version": str(ds.data_storage_version),
         "indices": sorted(
-            ({"name": i["name"], "type": i["type"], "fields": list(i["fields"])} for i in ds.list_indices()),
+            ({"name": i["name"], "type": i["type"], "fields": i["fields"]} for i in index_list(ds)),
             key=lambda i: i["name"],
         ),
     }
