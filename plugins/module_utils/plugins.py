@@ -142,4 +142,5 @@ def package_json_path(state_dir, name):
 
 def client_package_json_path(state_dir, name):
     """Path of the @lancedb/lancedb package.json the installed plugin bundles."""
-    return "/".join((state_dir.rstrip("/"), EXTENSIONS_DIR, name, "node_modules", LANCEDB_CLIENT_PACKAGE, "package.json"))
+    parts = (state_dir.rstrip("/"), EXTENSIONS_DIR, name, "node_modules", LANCEDB_CLIENT_PACKAGE, "package.json")
+    return "/".join(parts)

@@ -46,9 +46,9 @@ from ansible_collections.openclaw.memory.plugins.module_utils.snapshot import (
     META_NAME,
     WORKSPACE_DIR,
     copy_file,
-    resolve_owner,
     parse_mode,
     read_snapshot_meta,
+    resolve_owner,
 )
 
 JOURNAL_SUFFIX = ".restore-journal.json"

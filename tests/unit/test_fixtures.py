@@ -48,7 +48,7 @@ def test_schema_matches_plugins_py_exactly(tmp_path, plugin, agent_id):
     schema = lance.dataset(res["table_path"]).schema
     expected = P.table_columns(plugin, optional=("agentId",) if agent_id else ())
     assert schema.names == [c for c, _t in expected]
-    for field, (_name, kind) in zip(schema, expected):
+    for field, (_name, kind) in zip(schema, expected, strict=True):
         if kind == "vector":
             assert str(field.type) == f"fixed_size_list<item: float>[{DIMS}]"
             assert field.type.list_size == DIMS
@@ -81,13 +81,14 @@ def test_values_are_plausible(tmp_path, plugin, agent_id):
     assert times == sorted(times) and all(t == int(t) for t in times)
     assert times[-1] - times[0] > 60 * F.DAY_MS  # spread over months
     assert len({r["id"] for r in data}) == 60
-    assert all(re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", r["id"]) for r in data)
+    uuid4 = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+    assert all(re.fullmatch(uuid4, r["id"]) for r in data)
     assert all(abs(np.linalg.norm(np.asarray(r["vector"], dtype=np.float64)) - 1.0) < 1e-5 for r in data)
     if plugin == P.MEMORY_LANCEDB_PRO:
         assert {r["scope"] for r in data} <= set(F.DEFAULT_SCOPES) | {"reflection:agent:main"}
         meta = [json.loads(r["metadata"]) for r in data]
         assert all(m["agentId"] == "main" for m in meta)
-        assert all(r["timestamp"] <= m["lastAccessedAt"] for r, m in zip(data, meta))
+        assert all(r["timestamp"] <= m["lastAccessedAt"] for r, m in zip(data, meta, strict=True))
     elif agent_id:
         assert {r["agentId"] for r in data} == {"main"}
 

@@ -134,7 +134,8 @@ TEMPLATES = {
         "Prefers {lang} for scripts; avoid {lang2} unless {project} already uses it ({ctx}).",
         "Dislikes meetings {time_phrase}; schedule {project} syncs on {weekday} at {hour} instead ({ctx}).",
         "Eats {food}; when booking dinners in {city} for {n} people keep that in mind ({ctx}).",
-        "Uses {tool} with a {indent}-space indent and wants {tool2} configs kept in the {project} dotfiles repo ({ctx}).",
+        "Uses {tool} with a {indent}-space indent and wants {tool2} configs kept in the {project} dotfiles repo"
+        " ({ctx}).",
     ),
     "fact": (
         "The {project} {component} runs on a {infra} in {region}; its admin port is {port}.",
@@ -169,7 +170,8 @@ TEMPLATES = {
         "Renew the {project_lc}-{tag}.example.org domain before {date}; it costs {price} EUR.",
     ),
     "reflection": (
-        "Reflection: answers about the {project} {component} were better when the {tool} docs were checked first ({ctx}).",
+        "Reflection: answers about the {project} {component} were better when the {tool} docs were checked first"
+        " ({ctx}).",
         "Reflection: {person} asked twice about {task} for {project}; store the outcome explicitly next time ({ctx}).",
         "Reflection: on {date} a question about the {component} needed {n} tool calls; cache the {region} details.",
     ),
