@@ -60,6 +60,8 @@ from ansible_collections.openclaw.memory.plugins.module_utils.common import (
     MemoryToolError,
     is_within,
     iso_utc,
+    nearest_existing,
+    parse_time,
     sha256_file,
     tree_size,
 )
@@ -434,27 +436,7 @@ def parse_now(value):
     """--now: ISO 8601 ('2026-09-01T03:00:00Z', '2026-09-01') or epoch seconds; returns epoch seconds."""
     if value is None:
         return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    text = value.strip().replace("Z", "+00:00")
-    try:
-        dt = datetime.datetime.fromisoformat(text)
-    except ValueError:
-        raise MemoryToolError("--now %r is not a date: use ISO 8601 (2026-09-01T03:00:00Z) or epoch seconds" % value)
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=datetime.timezone.utc)
-    return dt.timestamp()
-
-
-def _nearest_existing(path):
-    while not os.path.exists(path):
-        parent = os.path.dirname(path)
-        if parent == path:
-            break
-        path = parent
-    return path
+    return parse_time(value, "--now")
 
 
 def write_json_atomic(path, data, mode=0o644):
@@ -542,7 +524,7 @@ def preflight(cfg):
     if is_within(dest, db):
         raise MemoryToolError("backup_dir '%s' is inside db_path '%s': backups are never written into the live "
                               "database; choose a backup_dir outside it" % (dest, db))
-    probe = _nearest_existing(dest)
+    probe = nearest_existing(dest)
     if not os.path.isdir(probe):
         raise MemoryToolError("backup_dir '%s' cannot be created: '%s' is a file" % (dest, probe))
     if not os.access(probe, os.W_OK | os.X_OK):

@@ -94,6 +94,37 @@ def blocked_ancestor(path):
     return parent if os.path.isdir(parent) and not os.access(parent, os.X_OK) else None
 
 
+def nearest_existing(path):
+    """`path` itself when it exists, else its nearest existing ancestor (what a mkdir -p would start from)."""
+    while not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return path
+
+
+def parse_time(value, what):
+    """Epoch seconds from ISO 8601 ('2026-09-01T03:00:00Z', '2026-09-01'; naive = UTC) or epoch seconds.
+
+    `what` names the option in the error, e.g. "--now" or "since".
+    """
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        pass
+    text = str(value).strip().replace("Z", "+00:00")
+    try:
+        dt = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise MemoryToolError(
+            "%s %r is not a time: use ISO 8601 (2026-09-01T03:00:00Z) or epoch seconds" % (what, value)
+        )
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=datetime.timezone.utc)
+    return dt.timestamp()
+
+
 def is_within(child, parent):
     """True when `child` is `parent` or lies below it (after resolving symlinks)."""
     child = os.path.realpath(child)

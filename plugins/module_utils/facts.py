@@ -18,6 +18,7 @@ import re
 from ansible_collections.openclaw.memory.plugins.module_utils.common import (
     MemoryToolError,
     blocked_ancestor,
+    nearest_existing,
     sha256_file,
     tree_stats,
 )
@@ -95,14 +96,8 @@ def _hint(facts):
 
 def free_bytes(path):
     """Bytes available to unprivileged users on the filesystem that holds `path` (or its nearest parent)."""
-    p = path
-    while not os.path.exists(p):
-        parent = os.path.dirname(p)
-        if parent == p:
-            return None
-        p = parent
     try:
-        st = os.statvfs(p)
+        st = os.statvfs(nearest_existing(path))
     except OSError:
         return None
     return st.f_bavail * st.f_frsize

@@ -17,10 +17,9 @@ the operator's own recall command; the playbook runs both.)
 
 from __future__ import annotations
 
-import datetime
 import math
 
-from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError, iso_utc
+from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError, iso_utc, parse_time
 from ansible_collections.openclaw.memory.plugins.module_utils.lance import (
     check_db_dir,
     open_table,
@@ -38,17 +37,8 @@ def parse_since(value):
     """Epoch ms from an ISO 8601 time ('2026-09-01T03:00:00Z'), epoch seconds or epoch ms; None stays None."""
     if value in (None, ""):
         return None
-    if isinstance(value, (int, float)) or str(value).replace(".", "", 1).isdigit():
-        v = float(value)
-        return v if v > 1e11 else v * 1000.0  # seconds before ~1973 in ms are not plausible here
-    text = str(value).strip().replace("Z", "+00:00")
-    try:
-        dt = datetime.datetime.fromisoformat(text)
-    except ValueError:
-        raise MemoryToolError("since '%s' is not a time: give ISO 8601 (2026-09-01T03:00:00Z) or epoch seconds" % value)
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=datetime.timezone.utc)
-    return dt.timestamp() * 1000.0
+    v = parse_time(value, "since")
+    return v if v > 1e11 else v * 1000.0  # epoch seconds before ~1973 given in ms are not plausible here
 
 
 def _categories(plugin):

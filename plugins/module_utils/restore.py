@@ -39,6 +39,7 @@ from ansible_collections.openclaw.memory.plugins.module_utils.checksums import S
 from ansible_collections.openclaw.memory.plugins.module_utils.common import (
     MemoryToolError,
     is_within,
+    nearest_existing,
     sha256_file,
     utc_now_name,
 )
@@ -124,24 +125,14 @@ def _free_name(path):
     return candidate
 
 
-def _nearest_existing(path):
-    p = path
-    while not os.path.exists(p):
-        parent = os.path.dirname(p)
-        if parent == p:
-            break
-        p = parent
-    return p
-
-
 def _default_owner(target, owner, group):
     """(uid, gid): the options, else the owner of the target, else of its nearest existing parent."""
     if owner not in (None, "") or group not in (None, ""):
         uid, gid = resolve_owner(owner, group)
         if owner in (None, ""):
-            uid = os.stat(_nearest_existing(target)).st_uid
+            uid = os.stat(nearest_existing(target)).st_uid
         return uid, gid
-    st = os.stat(_nearest_existing(target))
+    st = os.stat(nearest_existing(target))
     return st.st_uid, st.st_gid
 
 

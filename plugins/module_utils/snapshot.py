@@ -45,6 +45,7 @@ from ansible_collections.openclaw.memory.plugins.module_utils.common import (
     MemoryToolError,
     is_within,
     iso_utc,
+    nearest_existing,
     sha256_file,
     utc_now_name,
 )
@@ -618,10 +619,7 @@ def _snapshot_identity(snap):
 
 
 def _free_space_check(dest, nbytes, nfiles):
-    probe = dest
-    while not os.path.exists(probe):
-        probe = os.path.dirname(probe)
-    st = os.statvfs(probe)
+    st = os.statvfs(nearest_existing(dest))
     need = nbytes + nfiles * 4096 + (1 << 20)
     free = st.f_bavail * st.f_frsize
     if need > free:

@@ -305,7 +305,7 @@ def test_parse_now():
     assert J.parse_now("2026-09-01T03:00:00Z") == T0
     assert J.parse_now("2026-09-01T03:00:00") == T0
     assert J.parse_now(str(T0)) == T0
-    with pytest.raises(MemoryToolError, match="--now 'yesterday' is not a date: use ISO 8601"):
+    with pytest.raises(MemoryToolError, match="--now 'yesterday' is not a time: use ISO 8601"):
         J.parse_now("yesterday")
 
 
