@@ -32,6 +32,7 @@ import argparse
 import glob
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -179,6 +180,48 @@ class Lab:
         return int(self.ssh(host, f"{VENV_PY} -c {shlex.quote(code)} {DB}").strip().splitlines()[-1])
 
 
+def task_times(logfile, top=12):
+    """The slowest tasks of a playbook run, from the profile_tasks summary at the end of its output."""
+    out = []
+    try:
+        with open(logfile, encoding="utf-8") as f:
+            for line in f:
+                m = re.match(r"^(.+?) -{3,} ([0-9.]+)s$", line.rstrip())
+                if m:
+                    out.append({"task": m.group(1).strip(), "s": float(m.group(2))})
+    except OSError:
+        return []
+    return sorted(out, key=lambda t: -t["s"])[:top]
+
+
+def downtime_tasks(logfile, start="Note when the old gateway stops", end="Record that the new host is verified"):
+    """[(task, seconds)] of the tasks inside the downtime window, in order, from profile_tasks' timestamps."""
+    tasks = []
+    name = None
+    try:
+        with open(logfile, encoding="utf-8") as f:
+            for line in f:
+                m = re.match(r"^TASK \[(.+?)\]", line)
+                if m:
+                    name = m.group(1)
+                    continue
+                t = re.search(r"\) +(\d+):(\d+):(\d+\.\d+) \*+", line)
+                if t and name is not None:
+                    tasks.append([name, int(t.group(1)) * 3600 + int(t.group(2)) * 60 + float(t.group(3))])
+                    name = None
+    except OSError:
+        return []
+    out, inside = [], False
+    for (task, at), nxt in zip(tasks, tasks[1:] + [None], strict=True):
+        if task.startswith(start):
+            inside = True
+        if inside and nxt is not None:
+            out.append((task, round(nxt[1] - at, 2)))
+        if task.startswith(end):
+            break
+    return out
+
+
 def run_migrate(lab, dims):
     report_dir = tempfile.mkdtemp(prefix="bench-migrate-")
     try:
@@ -193,6 +236,9 @@ def run_migrate(lab, dims):
     pair = report["pairs"][0]
     if pair["verdict"] != "passed":
         raise RuntimeError(f"migrate.yml did not pass on the lab: {pair.get('reason')}")
+    logfile = os.path.join(tempfile.gettempdir(), "bench-cutover-migrate.yml.log")
+    lab.last_tasks = task_times(logfile)
+    lab.last_window = downtime_tasks(logfile)
     return {"downtime_s": pair["downtime_s"], "migrated": (pair.get("restored") or {}).get("total"),
             "final_snapshot_bytes": (pair.get("bytes") or {}).get("final_snapshot"),
             "final_transfer_bytes": (pair.get("bytes") or {}).get("final_transfer")}
@@ -239,11 +285,15 @@ def run(runs=5, n=5000, log=print, smoke=False):
         lab.down()
     return {
         "status": "measured",
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "runs": runs,
         "n": n,
         "lab_minutes": round((time.monotonic() - t_lab) / 60, 1),
         "methods": U.summarize(samples, keys=("downtime_s", "load1")),
         "ratios": {"guide": U.ratios(samples, "migrate.yml", "guide", key="downtime_s")},
         "samples": samples,
+        "slowest_tasks_last_migrate": getattr(lab, "last_tasks", []),
+        "downtime_window_last_migrate": getattr(lab, "last_window", []),
         "how": __doc__.split("\n\n", 1)[1].split("\n\nThe lab is shared")[0],
     }
 

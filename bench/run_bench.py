@@ -566,7 +566,14 @@ def markdown(res, cfg, png_name):
         out += [c.get("how", ""), "", "| method | downtime s | load |", "| --- | --- | --- |"]
         for m, st in c["methods"].items():
             out.append(f"| {m} | {_fmt_s(st['downtime_s'])} | {_load(st.get('load1'))} |")
-        out += ["", f"Ratio guide / migrate.yml per run: {_fmt_x(c['ratios']['guide'])}.", ""]
+        out += ["", f"Ratio guide / migrate.yml per run: {_fmt_x(c['ratios']['guide'])}. Measured "
+                f"{c.get('measured_at', '')} by bench/bench_cutover.py ({c.get('runs')} runs each, "
+                f"{c.get('lab_minutes')} min of lab).", ""]
+        if c.get("slowest_tasks_last_migrate"):
+            out += ["Slowest tasks of the last migrate.yml run (profile_tasks; the whole playbook, not only the "
+                    "downtime window):", "", "| task | s |", "| --- | --- |"]
+            out += [f"| {t['task']} | {t['s']:.2f} |" for t in c["slowest_tasks_last_migrate"]]
+            out.append("")
         if c.get("notes"):
             out += [c["notes"], ""]
     else:
@@ -651,6 +658,42 @@ def check_complete(res, cfg, items):
 # --------------------------------------------------------------------------- main
 
 
+def write_results(res, cfg, out_dir, png_name):
+    md_path = os.path.join(out_dir, f"{res['date']}.md")
+    with open(md_path, "w", encoding="utf-8") as f:
+        f.write(markdown(res, cfg, png_name))
+    with open(os.path.join(out_dir, f"{res['date']}.json"), "w", encoding="utf-8") as f:
+        json.dump(res, f, indent=1, sort_keys=True, default=str)
+    return md_path
+
+
+def merge_cutover(args):
+    """Item 4 measured on its own (the lab is shared): merged into an existing results file."""
+    out_dir = args.out or RESULTS
+    date = args.date or datetime.datetime.now(tz=datetime.timezone.utc).strftime("%Y-%m-%d")
+    with open(os.path.join(out_dir, f"{date}.json"), encoding="utf-8") as f:
+        res = json.load(f)
+    with open(args.merge_cutover, encoding="utf-8") as f:
+        res["cutover"] = cut = json.load(f)
+    if cut.get("status") == "measured":
+        import bench_cutover
+
+        stamp = datetime.datetime.fromtimestamp(os.path.getmtime(args.merge_cutover), tz=datetime.timezone.utc)
+        cut.setdefault("measured_at", stamp.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        cut.setdefault("runs", len(cut["samples"]["migrate.yml"]))
+        if not cut.get("slowest_tasks_last_migrate"):
+            cut["slowest_tasks_last_migrate"] = bench_cutover.task_times(
+                os.path.join(tempfile.gettempdir(), "bench-cutover-migrate.yml.log"))
+    cfg = SMOKE if res.get("smoke") else FULL
+    res["targets"] = targets(res, cfg)
+    res["headline"] = headline(res, cfg)
+    png = res.get("png")
+    md_path = write_results(res, cfg, out_dir, os.path.basename(png) if png else None)
+    print(res["headline"])
+    print(f"\nwritten: {md_path} (+ .json) with item 4 from {args.merge_cutover}")
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--smoke", action="store_true", help="tiny datasets, 2 rounds, temp output; checks the harness")
@@ -664,7 +707,12 @@ def main(argv=None):
     ap.add_argument("--work", default=None, help="scratch dir on the cache's filesystem (default <cache>/work)")
     ap.add_argument("--date", default=None, help="results file name (default today, UTC)")
     ap.add_argument("--no-profile", action="store_true")
+    ap.add_argument("--merge-cutover", default=None, metavar="JSON",
+                    help="put the result of a separate bench/bench_cutover.py --json run into the results of --date "
+                         "and write them again (nothing is measured)")
     args = ap.parse_args(argv)
+    if args.merge_cutover:
+        return merge_cutover(args)
     cfg = SMOKE if args.smoke else FULL
     runs = args.runs or (2 if args.smoke else 5)
     args.runs = runs
@@ -736,11 +784,7 @@ def main(argv=None):
             res["notes"] = f.read().strip()
     res["finished"] = datetime.datetime.now(tz=datetime.timezone.utc).isoformat(timespec="seconds")
     res["duration_s"] = round(time.monotonic() - t_start, 1)
-    md_path = os.path.join(out_dir, f"{date}.md")
-    with open(md_path, "w", encoding="utf-8") as f:
-        f.write(markdown(res, cfg, png_name))
-    with open(os.path.join(out_dir, f"{date}.json"), "w", encoding="utf-8") as f:
-        json.dump(res, f, indent=1, sort_keys=True, default=str)
+    md_path = write_results(res, cfg, out_dir, png_name)
     print(res["headline"])
     print(f"\nwritten: {md_path} (+ .json{', ' + png_name if png_name else ''}) in {res['duration_s']} s")
     if args.smoke:
