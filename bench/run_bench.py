@@ -569,6 +569,14 @@ def markdown(res, cfg, png_name):
         out += ["", f"Ratio guide / migrate.yml per run: {_fmt_x(c['ratios']['guide'])}. Measured "
                 f"{c.get('measured_at', '')} by bench/bench_cutover.py ({c.get('runs')} runs each, "
                 f"{c.get('lab_minutes')} min of lab).", ""]
+        window = c.get("downtime_window_last_migrate") or []
+        if window:
+            small = [t for t in window if t[1] < 0.3]
+            out += ["Inside the downtime window of the last migrate.yml run (%d tasks, %.1f s, from profile_tasks' "
+                    "timestamps): %s; and %d tasks of under 0.3 s each, %.1f s together." % (
+                        len(window), sum(t[1] for t in window),
+                        "; ".join(f"{t[0]} {t[1]:.2f} s" for t in sorted(window, key=lambda t: -t[1]) if t[1] >= 0.3),
+                        len(small), sum(t[1] for t in small)), ""]
         if c.get("slowest_tasks_last_migrate"):
             out += ["Slowest tasks of the last migrate.yml run (profile_tasks; the whole playbook, not only the "
                     "downtime window):", "", "| task | s |", "| --- | --- |"]
@@ -681,9 +689,11 @@ def merge_cutover(args):
         stamp = datetime.datetime.fromtimestamp(os.path.getmtime(args.merge_cutover), tz=datetime.timezone.utc)
         cut.setdefault("measured_at", stamp.strftime("%Y-%m-%dT%H:%M:%SZ"))
         cut.setdefault("runs", len(cut["samples"]["migrate.yml"]))
+        logfile = os.path.join(tempfile.gettempdir(), "bench-cutover-migrate.yml.log")
         if not cut.get("slowest_tasks_last_migrate"):
-            cut["slowest_tasks_last_migrate"] = bench_cutover.task_times(
-                os.path.join(tempfile.gettempdir(), "bench-cutover-migrate.yml.log"))
+            cut["slowest_tasks_last_migrate"] = bench_cutover.task_times(logfile)
+        if not cut.get("downtime_window_last_migrate"):
+            cut["downtime_window_last_migrate"] = bench_cutover.downtime_tasks(logfile)
     cfg = SMOKE if res.get("smoke") else FULL
     res["targets"] = targets(res, cfg)
     res["headline"] = headline(res, cfg)
