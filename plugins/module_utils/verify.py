@@ -55,13 +55,15 @@ from ansible_collections.openclaw.memory.plugins.module_utils.lance import (
     check_db_dir,
     coalesced,
     error_text,
+    fragment_data_files,
+    index_list,
     list_tables,
     open_table,
     require_lance,
     table_info,
     version_files,
 )
-from ansible_collections.openclaw.memory.plugins.module_utils.plugins import PLUGINS, TABLE
+from ansible_collections.openclaw.memory.plugins.module_utils.plugins import GROUP_COLUMNS, PLUGINS, TABLE
 from ansible_collections.openclaw.memory.plugins.module_utils.snapshot import META_NAME
 
 CHECKS = ("checksums", "structure", "content", "search", "readwrite")
@@ -69,7 +71,7 @@ DEFAULT_CHECKS = ("checksums", "structure", "content", "search")
 EXPECT_KEYS = ("total", "by_category", "by_agent", "by_scope", "probes", "tables", "embedding")
 TABLE_KEYS = ("version", "rows", "vector_dim", "columns")
 EMBEDDING_KEYS = ("provider", "model", "dimensions")
-GROUP_KEYS = (("by_category", "category"), ("by_agent", "agentId"), ("by_scope", "scope"))
+GROUP_KEYS = GROUP_COLUMNS
 RW_TEXT = "Memory restore verification completed on %s"
 SCRATCH_PREFIX = "openclaw-verify-"
 MAX_LISTED = 20  # per kind of mismatch in the message; the rest are counted
@@ -717,7 +719,7 @@ def _bad_fragments(ds):
                 pass
         except Exception as e:  # noqa: BLE001
             meta = frag.metadata
-            files = ["data/" + df.path for df in (meta.files if hasattr(meta, "files") else meta.data_files())]
+            files = ["data/" + df.path for df in fragment_data_files(meta)]
             if meta.deletion_file is not None:
                 try:
                     dele = frag.deletion_file()
@@ -823,7 +825,7 @@ def _pick_samples(name, ds, sample):
     """
     vec_cols = _vector_columns(ds)
     try:
-        indices = ds.list_indices()
+        indices = index_list(ds)
     except Exception as e:  # noqa: BLE001
         raise _NotSearchable(error_text(e), f"table {name}: indexes cannot be listed: {error_text(e)}")
     n = ds.count_rows()
