@@ -30,6 +30,7 @@ import json
 import os
 import pstats
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -505,6 +506,8 @@ def markdown(res, cfg, png_name):
            "before each run. `lance_snapshot`, `lance_verify` and facts are the collection's own Python "
            "functions (`take_snapshot`, `verify`, `gather`), called in-process unless a row says "
            "\"new process\"." % (res["runs"], res["warmup"]), "",
+           "Code: commit %s%s." % (res.get("code", {}).get("commit"),
+                                   " with local changes" if res.get("code", {}).get("dirty") else ""), "",
            "Machine: %d CPUs (%s), %s RAM, kernel %s, Python %s; load average at start %s." % (
                res["machine"]["cpus"], res["machine"]["cpu_model"], _mb(res["machine"]["mem_bytes"]),
                res["machine"]["kernel"], res["machine"]["python"],
@@ -666,6 +669,16 @@ def check_complete(res, cfg, items):
 # --------------------------------------------------------------------------- main
 
 
+def code_version():
+    """The commit measured, and whether the collection's code differed from it."""
+    def git(*a):
+        p = subprocess.run(["git", *a], cwd=REPO, capture_output=True, text=True, check=False)
+        return p.stdout.strip() if p.returncode == 0 else None
+
+    return {"commit": git("rev-parse", "--short", "HEAD"),
+            "dirty": bool(git("status", "--porcelain", "--", "plugins", "bench", "tools/ocmlab"))}
+
+
 def write_results(res, cfg, out_dir, png_name):
     md_path = os.path.join(out_dir, f"{res['date']}.md")
     with open(md_path, "w", encoding="utf-8") as f:
@@ -742,8 +755,11 @@ def main(argv=None):
     now = datetime.datetime.now(tz=datetime.timezone.utc)
     date = args.date or now.strftime("%Y-%m-%d")
     t_start = time.monotonic()
-    res = {"date": date, "started": now.isoformat(timespec="seconds"), "smoke": args.smoke, "runs": runs,
-           "warmup": args.warmup, "machine": U.machine(), "items": items, "datasets": {}}
+    # Import the code measured now, once: a run then measures one version of it even while the tree changes.
+    snapshot_mod(), verify_mod()
+    import ansible_collections.openclaw.memory.plugins.module_utils.facts  # noqa: F401
+    res = {"date": date, "code": code_version(), "started": now.isoformat(timespec="seconds"), "smoke": args.smoke,
+           "runs": runs, "warmup": args.warmup, "machine": U.machine(), "items": items, "datasets": {}}
     try:
         names = cfg["growth"] + cfg["extra"] + ([cfg["facts"]] if "facts" in items else [])
         infos = {}
@@ -757,22 +773,33 @@ def main(argv=None):
         keep = ("label", "key", "n", "dims", "mode", "batch_size", "tail", "plus", "rows", "db_bytes", "db_files",
                 "referenced_bytes", "referenced_files", "fragments", "manifests", "version", "build_s")
         res["datasets"] = {k: {f: v.get(f) for f in keep} for k, v in infos.items()}
+        steps = []
         if "snapshot" in items:
-            res["snapshot"] = {n: bench_snapshot(infos[n], work, runs, args.warmup)
-                               for n in cfg["growth"] + cfg["extra"]}
+            steps.append(("snapshot", lambda: {n: bench_snapshot(infos[n], work, runs, args.warmup)
+                                               for n in cfg["growth"] + cfg["extra"]}))
         if "incremental" in items:
-            res["incremental"] = {
+            steps.append(("incremental", lambda: {
                 "plus1pct": {n: bench_incremental(infos[n], infos[n + "+1%"], work, runs, args.warmup)
                              for n in cfg["growth"]},
                 "fixed": {n: bench_incremental(infos[n], infos[n + "+fixed"], work, runs, args.warmup)
-                          for n in cfg["growth"]}}
+                          for n in cfg["growth"]}}))
         if "verify" in items:
-            res["verify"] = {n: bench_verify(infos[n], work, runs, args.warmup) for n in cfg["growth"] + cfg["extra"]}
+            steps.append(("verify", lambda: {n: bench_verify(infos[n], work, runs, args.warmup)
+                                             for n in cfg["growth"] + cfg["extra"]}))
         if "facts" in items:
-            res["facts"] = bench_facts(infos[cfg["facts"]], runs)
-        res["cutover"] = bench_cutover(args, "cutover" in items)
+            steps.append(("facts", lambda: bench_facts(infos[cfg["facts"]], runs)))
+        steps.append(("cutover", lambda: bench_cutover(args, "cutover" in items)))
         if not args.no_profile and ("snapshot" in items or "verify" in items):
-            res["profiles"] = bench_profiles(cfg, args.cache, work)
+            steps.append(("profiles", lambda: bench_profiles(cfg, args.cache, work)))
+        for key, step in steps:
+            # One broken part must not throw away an hour of measurements: it is recorded and fails the run.
+            try:
+                res[key] = step()
+            except Exception as e:  # noqa: BLE001
+                log(f"{key} FAILED: {e!r}")
+                res.setdefault("errors", {})[key] = repr(e)
+                if args.smoke:
+                    raise
     finally:
         U.remove(work)
     loads = [s["load1"] for sec in ("snapshot", "verify") for r in (res.get(sec) or {}).values()
@@ -796,6 +823,9 @@ def main(argv=None):
     res["duration_s"] = round(time.monotonic() - t_start, 1)
     md_path = write_results(res, cfg, out_dir, png_name)
     print(res["headline"])
+    if res.get("errors"):
+        print("bench: parts failed: " + "; ".join(f"{k}: {v}" for k, v in res["errors"].items()), file=sys.stderr)
+        return 1
     print(f"\nwritten: {md_path} (+ .json{', ' + png_name if png_name else ''}) in {res['duration_s']} s")
     if args.smoke:
         problems = check_complete(res, cfg, items)
