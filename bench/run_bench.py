@@ -708,6 +708,9 @@ def merge_cutover(args):
         if not cut.get("downtime_window_last_migrate"):
             cut["downtime_window_last_migrate"] = bench_cutover.downtime_tasks(logfile)
     cfg = SMOKE if res.get("smoke") else FULL
+    if os.path.exists(NOTES) and not res.get("smoke"):
+        with open(NOTES, encoding="utf-8") as f:
+            res["notes"] = f.read().strip()
     res["targets"] = targets(res, cfg)
     res["headline"] = headline(res, cfg)
     png = res.get("png")
@@ -732,7 +735,7 @@ def main(argv=None):
     ap.add_argument("--no-profile", action="store_true")
     ap.add_argument("--merge-cutover", default=None, metavar="JSON",
                     help="put the result of a separate bench/bench_cutover.py --json run into the results of --date "
-                         "and write them again (nothing is measured)")
+                         "and write them again with the current bench/notes.md (nothing is measured)")
     args = ap.parse_args(argv)
     if args.merge_cutover:
         return merge_cutover(args)
