@@ -29,7 +29,8 @@ ANSIBLE_LOAD_CALLBACK_PLUGINS=1 ANSIBLE_STDOUT_CALLBACK=ansible.posix.json \
   -e ansible_python_interpreter=/opt/openclaw-memory/venv/bin/python >"$out/baseline.json"
 .venv/bin/python - "$out/baseline.json" <<'PY'
 import json, sys
-f = json.load(open(sys.argv[1]))["plays"][0]["tasks"][0]["hosts"]["old"]["ansible_facts"]["openclaw_memory"]
+text = open(sys.argv[1]).read()  # profile_tasks prints timing lines around the JSON
+f = json.JSONDecoder().raw_decode(text[text.index("{"):])[0]["plays"][0]["tasks"][0]["hosts"]["old"]["ansible_facts"]["openclaw_memory"]
 print(f"plugin {f['plugin']} {f.get('plugin_version')}  embedding {f['embedding']['provider']}/{f['embedding']['model']} "
       f"({f['embedding']['dimensions']} dims)")
 print(f"db {f['db_path']}: {f['total']} memories {f['by_category']}")

@@ -64,7 +64,7 @@ class Lab:
         return self.playbook(REPO / "playbooks/migrate.yml", limit, dict(FAST, **extra))
 
     def reset(self, limit, **extra):
-        rc, out = self.playbook(SCENARIO / "reset.yml", limit, extra or None)
+        rc, out = self.playbook(SCENARIO.parent / "shared" / "openclaw_state.yml", limit, extra or None)
         assert rc == 0, out[-3000:]
 
     # ------------------------------------------------------------------ reading the hosts

@@ -1,7 +1,7 @@
 """migrate.yml on the lab: the converged migration, idempotence, the failure cases, decommission.
 
 Order matters: the first tests read what converge (and molecule's idempotence
-run) left; every later test resets the hosts it uses (reset.yml: fresh states,
+run) left; every later test resets the hosts it uses (shared/openclaw_state.yml: fresh states,
 simulator writing on the old hosts) before running migrate.yml itself.
 """
 
