@@ -250,13 +250,14 @@ class _Run:
         self.picked = {}  # table -> the search check's sample (_pick_samples), taken up front
         self.nearest = {}  # table -> {vector column: _Nearest fed by a complete content scan}
         self.pending = {}  # (table, step, ...) -> Future of a slow Lance read started ahead (prefetch)
+        self.scan_nearest = {}  # table -> the {vector column: _Nearest} its prefetched scan feeds
 
     def prefetch(self, pool, names):
-        """Start the slow Lance reads of the later checks now, in `pool`: each table's validate() (structure)
-        and the flat vector query (search, columns without an index). They overlap each other, the hashing
-        and the content scan; each check still evaluates them in its turn, so results and their order do
-        not change. Plugin-made tables hold one fragment per memory and every such read is a pass over
-        thousands of files.
+        """Start the slow Lance reads of the checks now, in `pool`: each table's validate() (structure), its
+        full scan (content) and the flat vector query (search, columns without an index). They overlap each
+        other and the hashing; each check still evaluates its results in its turn, so results and their
+        order do not change. Plugin-made tables hold one fragment per memory and every such read is a pass
+        over thousands of files.
         """
         for name in sorted(self.tables):
             ds, _err = self.open(name)
@@ -264,16 +265,28 @@ class _Run:
                 continue
             if "structure" in names:
                 self.pending[(name, "validate")] = pool.submit(_validate, ds)
-            if not self.sample:
+            if self.sample:
+                try:
+                    self.picked[name] = _pick_samples(name, ds, self.sample)
+                except Exception:  # noqa: BLE001 - the search check picks again and reports it
+                    pass
+            if "content" in names:
+                self.scan_nearest[name] = nearest = _nearest_for_scan(self, name, ds)
+                self.pending[(name, "scan")] = pool.submit(_scan_table, name, ds, self.scan_probes(name),
+                                                           list(nearest.values()))
+            if name not in self.picked:
                 continue
-            try:
-                self.picked[name] = indices, vec_cols, rows = _pick_samples(name, ds, self.sample)
-            except Exception:  # noqa: BLE001 - the search check picks again and reports it
-                continue
+            indices, vec_cols, rows = self.picked[name]
             indexed = {i["fields"][0] for i in indices if i["fields"]}
             for col in vec_cols:
                 if col not in indexed and rows:
                     self.pending[(name, "flat", col)] = pool.submit(_vector_search, name, ds, col, rows[:1], None)
+
+    def scan_probes(self, name):
+        """{id: text} of the expected probes, looked up by the stats table's scan only."""
+        if name != self.stats_table:
+            return {}
+        return {p["id"]: p["text"] for p in self.expect.get("probes") or []}
 
     def result(self, key, fn, *args):
         """The prefetched result of `key`, else fn(*args) now."""
@@ -339,7 +352,7 @@ def verify(path, checksums="auto", expect=None, baseline=None, checks=None, comp
     run.sample = sample if "search" in names else 0
 
     results = {}
-    with ThreadPoolExecutor(max_workers=3) as bg:
+    with ThreadPoolExecutor(max_workers=4) as bg:
         # Hashing (hashlib releases the GIL) overlaps the Lance checks (Rust releases it too).
         fut = bg.submit(_timed, check_checksums, path, sums_file, sums, meta, workers) if sums else None
         run.prefetch(bg, names)
@@ -598,8 +611,11 @@ def check_content(run):
             out_tables[name] = {"ok": False, "error": "not read: the table cannot be opened (see structure)"}
             continue
         is_stats = name == run.stats_table
-        nearest = _nearest_for_scan(run, name, ds)
-        res, t_mism, found = _scan_table(name, ds, probes if is_stats else {}, list(nearest.values()))
+        nearest = run.scan_nearest.pop(name, None)
+        if nearest is None:
+            nearest = _nearest_for_scan(run, name, ds)
+        res, t_mism, found = run.result((name, "scan"), _scan_table, name, ds, run.scan_probes(name),
+                                        list(nearest.values()))
         if res["ok"]:
             run.nearest[name] = {col: near for col, near in nearest.items() if near.error is None}
         out_tables[name] = res
