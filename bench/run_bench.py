@@ -425,6 +425,15 @@ def _fmt_x(summ):
     return f"{summ['median']:.1f}x ({summ['min']:.1f}-{summ['max']:.1f})"
 
 
+def _cmp(summ, better, worse):
+    """A per-run ratio (other/ours) in words: '2.1x (1.7-2.2) faster', or '1.8x (1.1-2.0) slower' below 1."""
+    if not summ:
+        return "-"
+    if summ["median"] >= 1:
+        return f"{_fmt_x(summ)} {better}"
+    return f"{1 / summ['median']:.1f}x ({1 / summ['max']:.1f}-{1 / summ['min']:.1f}) {worse}"
+
+
 def _mb(n):
     return "-" if n is None else f"{n / 1e6:,.1f} MB"
 
@@ -460,11 +469,11 @@ def headline(res, cfg):
     if s:
         m = s["methods"]
         lines.append(f"| full snapshot | {_fmt_s(m['lance_snapshot']['s'])} s | cp -r {_fmt_s(m['cp -r']['s'])} s "
-                     f"| {_fmt_x(s['ratios']['cp -r'])} faster | {verdict('snapshot')} |")
+                     f"| {_cmp(s['ratios']['cp -r'], 'faster', 'slower')} | {verdict('snapshot')} |")
         lines.append(f"| full snapshot | {_fmt_s(m['lance_snapshot']['s'])} s | rsync -a "
-                     f"{_fmt_s(m['rsync -a']['s'])} s | {_fmt_x(s['ratios']['rsync -a'])} faster | |")
+                     f"{_fmt_s(m['rsync -a']['s'])} s | {_cmp(s['ratios']['rsync -a'], 'faster', 'slower')} | |")
         lines.append(f"| full snapshot | {_fmt_s(m['lance_snapshot']['s'])} s | tar czf "
-                     f"{_fmt_s(m['tar czf']['s'])} s | {_fmt_x(s['ratios']['tar czf'])} faster | |")
+                     f"{_fmt_s(m['tar czf']['s'])} s | {_cmp(s['ratios']['tar czf'], 'faster', 'slower')} | |")
         lines.append(f"| bytes written | {_mb(m['lance_snapshot'].get('bytes_written'))} | cp -r "
                      f"{_mb(m['cp -r'].get('bytes_written'))} | | |")
     i = (res.get("incremental") or {}).get("plus1pct", {}).get(head)
@@ -485,7 +494,7 @@ def headline(res, cfg):
         m = c["methods"]
         lines.append(f"| cutover downtime ({c['n']:,} memories, lab) | {_fmt_s(m['migrate.yml']['downtime_s'])} s | "
                      f"stop, cp -r, rsync --checksum, copy {_fmt_s(m['guide']['downtime_s'])} s | "
-                     f"{_fmt_x(c['ratios']['guide'])} shorter | {verdict('cutover_downtime')}; "
+                     f"{_cmp(c['ratios']['guide'], 'shorter', 'longer')} | {verdict('cutover_downtime')}; "
                      f"{verdict('cutover_ratio')} |")
     else:
         lines.append("| cutover downtime (lab) | not measured yet | | | |")
