@@ -88,6 +88,11 @@ def run(argv: list[str], *, check: bool = True, input_text: str | None = None) -
     return proc
 
 
+
+def keygen(path: Path, comment: str) -> None:
+    """A new passphrase-less ed25519 key pair at `path` (and `path`.pub)."""
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)])
+
 def paths() -> dict[str, Path]:
     return {
         "root": LAB_ROOT,
@@ -464,20 +469,7 @@ def up(names: list[str]) -> None:
     p["root"].mkdir(parents=True, exist_ok=True)
     p["root"].chmod(0o755)
     if not p["key"].exists():
-        run(
-            [
-                "ssh-keygen",
-                "-q",
-                "-t",
-                "ed25519",
-                "-N",
-                "",
-                "-C",
-                "ocmlab-control",
-                "-f",
-                str(p["key"]),
-            ]
-        )
+        keygen(p["key"], "ocmlab-control")
     hosts = [
         {
             "name": n,
@@ -545,34 +537,8 @@ def _make_host_tree(h: dict) -> None:
         pass
     crontabs.chmod(0o1730)
     etc_ssh = fs / "etc/ssh"
-    run(
-        [
-            "ssh-keygen",
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-C",
-            f"root@{name}",
-            "-f",
-            str(ssh_dir / "id_ed25519"),
-        ]
-    )
-    run(
-        [
-            "ssh-keygen",
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-C",
-            f"host {name}",
-            "-f",
-            str(etc_ssh / "ssh_host_ed25519_key"),
-        ]
-    )
+    keygen(ssh_dir / "id_ed25519", f"root@{name}")
+    keygen(etc_ssh / "ssh_host_ed25519_key", f"host {name}")
     write(etc_ssh / "sshd_config", SSHD_CONFIG)
     write(etc_ssh / "ssh_config", SSH_CLIENT_CONFIG)
     _write_accounts(fs / "etc")
