@@ -21,6 +21,14 @@ snapshot holds, `MEMORY.md` and `memory/`):
      each existing target is renamed to `<target>.pre-restore-<ts>` (never
      deleted) and the staged copy renamed into its place. A failure during
      the renames puts every original back.
+`prestage_snapshot()` does steps 1 and 2 for the database ahead of time, with
+the gateway still serving: the verified copy waits beside the target as
+`<parent>/.<name>.restore-prestaged` (and a `.json` marker naming the snapshot
+and its checksums). A later `restore_snapshot()` of a newer snapshot of the
+same database starts from it: files with the same path and checksum stay,
+only the newer snapshot's other files are copied and files it no longer lists
+are removed, then the whole staged copy is verified as in step 2 (a migration's
+cutover copies only what changed while the gateway was stopped).
 `rollback_restore()` undoes the last restore from its journal: the restored
 copy is renamed to `<target>.failed-restore-<ts>` and the original goes back.
 A run that finds a journal of a restore interrupted mid-rename (a crash)
@@ -53,6 +61,8 @@ from ansible_collections.openclaw.memory.plugins.module_utils.snapshot import (
 )
 
 JOURNAL_SUFFIX = ".restore-journal.json"
+PRESTAGED_TAG = ".restore-prestaged"
+PRESTAGED_FORMAT = "openclaw.memory/restore-prestaged-v1"
 JOURNAL_FORMAT = "openclaw.memory/restore-journal-v1"
 STAGING_TAG = ".restore-staging-"
 ASIDE_TAG = ".pre-restore-"
@@ -68,6 +78,35 @@ IGNORED_NAMES = (".memory-write.lock", "latest_version_hint.json")
 
 def journal_path(db_path):
     return db_path.rstrip("/") + JOURNAL_SUFFIX
+
+
+def prestaged_path(db_path):
+    """Where prestage_snapshot() keeps the verified copy of `db_path`'s next contents (beside it)."""
+    db_path = db_path.rstrip("/")
+    return os.path.join(os.path.dirname(db_path), "." + os.path.basename(db_path) + PRESTAGED_TAG)
+
+
+def _read_prestaged(db_path):
+    """The marker of a prestaged copy of `db_path` ({snapshot, snapshot_name, sums, ...}), or None."""
+    marker = prestaged_path(db_path) + ".json"
+    try:
+        with open(marker, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("format") != PRESTAGED_FORMAT or not isinstance(data.get("sums"), dict):
+        return None
+    if not os.path.isdir(prestaged_path(db_path)):
+        return None
+    return data
+
+
+def _drop_prestaged(db_path):
+    """Remove a prestaged copy of `db_path` and its marker (marker first: a copy without one is never used)."""
+    marker = prestaged_path(db_path) + ".json"
+    if os.path.lexists(marker):
+        os.unlink(marker)
+    _remove(prestaged_path(db_path))
 
 
 def _read_journal(db_path):
@@ -230,16 +269,20 @@ def _stage(snapshot, part, staging, uid, gid, dir_mode, file_mode):
     for rel in sorted(part["sums"]):
         dst = os.path.join(staging, rel)
         _makedirs(os.path.dirname(dst), dir_mode, uid, gid, made)
-        try:
-            _sha, n = copy_file(os.path.join(src_root, rel), dst, file_mode)
-        except Exception as e:  # noqa: BLE001 - _Vanished or OSError: name the file
-            raise MemoryToolError("Snapshot file '%s' cannot be copied to '%s': %s; the snapshot is incomplete, "
-                                  "transfer it again" % (os.path.join(src_root, rel), dst, getattr(e, "strerror", None)
-                                                         or e.__class__.__name__))
-        os.chmod(dst, file_mode)
-        _chown(dst, uid, gid)
-        nbytes += n
+        nbytes += _copy_in(os.path.join(src_root, rel), dst, file_mode, uid, gid)
     return nbytes
+
+
+def _copy_in(src, dst, file_mode, uid, gid):
+    """Copy one snapshot file into a staging copy, owned and moded; bytes copied. Names the file on failure."""
+    try:
+        _sha, n = copy_file(src, dst, file_mode)
+    except Exception as e:  # noqa: BLE001 - _Vanished or OSError: name the file
+        raise MemoryToolError("Snapshot file '%s' cannot be copied to '%s': %s; the snapshot is incomplete, "
+                              "transfer it again" % (src, dst, getattr(e, "strerror", None) or "it is missing"))
+    os.chmod(dst, file_mode)
+    _chown(dst, uid, gid)
+    return n
 
 
 def _verify_checksums(part, staging):
@@ -250,9 +293,13 @@ def _verify_checksums(part, staging):
 
 
 def verify_database(path, baseline, checks, expect=None):
-    """Run lance_verify's checks (minus checksums) on a staged database dir; returns its result dict."""
+    """Run lance_verify's checks (minus checksums) on a staged database dir; returns its result dict.
+
+    The read-write check's scratch copy hard-links the staged files beside it
+    (same filesystem, proven unchanged afterwards), so it costs no copy.
+    """
     return V.verify(path, checksums="none", baseline=baseline, expect=expect or None,
-                    checks=[c for c in checks if c != "checksums"])
+                    checks=[c for c in checks if c != "checksums"], scratch_link=True)
 
 
 def _verify_part(part, staging, snapshot, checks, expect):
@@ -277,6 +324,107 @@ def _verify_part(part, staging, snapshot, checks, expect):
         if not v.get("ok"):
             return False, result
     return True, result
+
+
+def _stage_from_prestaged(snapshot, part, staging, prestaged, uid, gid, dir_mode, file_mode):
+    """Turn the prestaged copy into `staging` for `part`: keep files whose checksum the snapshot repeats,
+    copy the others, remove what the snapshot does not list. Returns bytes copied."""
+    os.rename(prestaged_path(part["target"]), staging)
+    old_sums = prestaged["sums"]
+    same_owner = (prestaged.get("uid"), prestaged.get("gid"), prestaged.get("file_mode")) == (uid, gid, file_mode)
+    for root, _dirs, names in os.walk(staging):
+        for name in names:
+            path = os.path.join(root, name)
+            rel = os.path.relpath(path, staging)
+            if part["sums"].get(rel) is None or part["sums"][rel] != old_sums.get(rel):
+                os.unlink(path)
+    made = []
+    nbytes = 0
+    for rel in sorted(part["sums"]):
+        dst = os.path.join(staging, rel)
+        if os.path.lexists(dst):
+            if not same_owner:
+                os.chmod(dst, file_mode)
+                _chown(dst, uid, gid)
+            continue
+        _makedirs(os.path.dirname(dst), dir_mode, uid, gid, made)
+        nbytes += _copy_in(os.path.join(snapshot, rel), dst, file_mode, uid, gid)
+    return nbytes
+
+
+def prestage_snapshot(snapshot, db_path, owner=None, group=None, dir_mode=None, file_mode=None, checks=ALL_CHECKS,
+                      expect=None, check_mode=False, stamp=None):
+    """Stage and verify `snapshot`'s database beside `db_path` without touching it (see the module docs).
+
+    Returns dict(changed, state, db_path, prestaged, snapshot, snapshot_name, verify, bytes_copied, warnings,
+    duration_s). state: prestaged, already_prestaged (the same snapshot waits there, verified), would_prestage.
+    Raises MemoryToolError (nothing staged is left) when the staged copy fails verification.
+    """
+    started = time.monotonic()
+    snapshot, db_path = _clean(snapshot), _clean(db_path)
+    checks = list(checks or [])
+    meta, sums = _check_inputs(snapshot, db_path, None, checks)
+    dir_mode = parse_mode(dir_mode, "dir_mode", 0o700)
+    file_mode = parse_mode(file_mode, "mode", 0o600)
+    stamp = stamp or utc_now_name()
+    warnings = []
+    part = _parts(snapshot, sums, db_path, None)[0]
+    target = prestaged_path(db_path)
+    result = {"changed": False, "db_path": db_path, "prestaged": target, "snapshot": snapshot,
+              "snapshot_name": meta.get("name"), "total": meta.get("total"), "verify": None, "bytes_copied": 0,
+              "warnings": warnings}
+    current = _read_prestaged(db_path)
+    if current and current.get("sums") == part["sums"] and set(checks) <= set(current.get("checks") or []):
+        result["state"] = "already_prestaged"
+        result["verify"] = current.get("verify")
+        result["duration_s"] = round(time.monotonic() - started, 3)
+        return result
+    result["changed"] = True
+    if check_mode:
+        result["state"] = "would_prestage"
+        result["duration_s"] = round(time.monotonic() - started, 3)
+        return result
+    if not check_mode:
+        _recover(db_path, warnings)
+    _clean_staging([part], warnings)
+    uid, gid = _default_owner(db_path, owner, group)
+    parent = os.path.dirname(db_path)
+    _makedirs(parent, dir_mode, uid, gid, [])
+    staging = os.path.join(parent, "." + os.path.basename(db_path) + STAGING_TAG + stamp)
+    try:
+        if current:
+            # Start from the earlier prestaged copy (an earlier pre-sync of the same database).
+            result["bytes_copied"] = _stage_from_prestaged(snapshot, part, staging, current, uid, gid, dir_mode,
+                                                           file_mode)
+        else:
+            _drop_prestaged(db_path)
+            result["bytes_copied"] = _stage(snapshot, part, staging, uid, gid, dir_mode, file_mode)
+        ok, res = _verify_part(part, staging, snapshot, checks, expect)
+        verify = {"ok": ok, "checks": res["checks"], "mismatches": res["mismatches"], "stats": res.get("stats")}
+        result["verify"] = verify
+        if not ok:
+            raise MemoryToolError(
+                "The prestaged copy of snapshot %s failed verification and was removed; '%s' is untouched: %s"
+                % (meta.get("name"), db_path, "; ".join(res["mismatches"]) or "see verify"), result=result)
+        _drop_prestaged(db_path)
+        os.rename(staging, target)
+        marker = {"format": PRESTAGED_FORMAT, "snapshot": snapshot, "snapshot_name": meta.get("name"),
+                  "sums": part["sums"], "checks": checks, "uid": uid, "gid": gid, "file_mode": file_mode,
+                  "verified": time.time(), "verify": verify}
+        tmp = target + ".json.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(marker, f, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, target + ".json")
+        _fsync_dir(parent)
+    finally:
+        if os.path.lexists(staging):
+            _remove(staging)
+    result["state"] = "prestaged"
+    result["duration_s"] = round(time.monotonic() - started, 3)
+    return result
 
 
 # --------------------------------------------------------------------------- restore
@@ -378,6 +526,7 @@ def restore_snapshot(snapshot, db_path, workspace=None, owner=None, group=None, 
         "aside": None,
         "verify": None,
         "bytes_copied": 0,
+        "prestaged": None,
         "journal": journal_path(db_path),
         "warnings": warnings,
     }
@@ -413,7 +562,14 @@ def restore_snapshot(snapshot, db_path, workspace=None, owner=None, group=None, 
             part["staging"] = os.path.join(parent, "." + os.path.basename(part["target"]) + STAGING_TAG + stamp)
             _remove(part["staging"])
             staged.append(part)
-            result["bytes_copied"] += _stage(snapshot, part, part["staging"], uid, gid, dir_mode, file_mode)
+            prestaged = _read_prestaged(db_path) if part["kind"] == "database" else None
+            if prestaged:
+                result["bytes_copied"] += _stage_from_prestaged(snapshot, part, part["staging"], prestaged, uid, gid,
+                                                                dir_mode, file_mode)
+                result["prestaged"] = prestaged.get("snapshot_name")
+                os.unlink(prestaged_path(db_path) + ".json")
+            else:
+                result["bytes_copied"] += _stage(snapshot, part, part["staging"], uid, gid, dir_mode, file_mode)
             ok, res = _verify_part(part, part["staging"], snapshot, checks, expect)
             key = "database" if part["kind"] == "database" else "workspace/" + part["name"]
             verify["checks"].update({(name if key == "database" else key + ":" + name): c

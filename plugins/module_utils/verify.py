@@ -317,7 +317,7 @@ class _Run:
 
 
 def verify(path, checksums="auto", expect=None, baseline=None, checks=None, compare_to=None, sample=5,
-           workers=None, today=None):
+           workers=None, today=None, scratch_link=False):
     """Verify a snapshot or database dir; returns dict(ok, path, checks, mismatches, stats, duration_s).
 
     checksums: "auto" (`<path>/SHA256SUMS` when present), a file path, or "none".
@@ -326,6 +326,9 @@ def verify(path, checksums="auto", expect=None, baseline=None, checks=None, comp
     CHECKS (default DEFAULT_CHECKS). compare_to: another database or snapshot
     dir. sample: rows for the search check. workers: hashing threads.
     today: date for the read-write memory text (default: today, UTC).
+    scratch_link: the read-write check's scratch copy hard-links the table's
+    files beside `path` instead of copying them to the temp dir (restore's
+    staged copies: thousands of files, same filesystem).
     Raises MemoryToolError for bad input; damage is reported, never raised.
     """
     t0 = time.monotonic()
@@ -370,7 +373,7 @@ def verify(path, checksums="auto", expect=None, baseline=None, checks=None, comp
             elif name == "search":
                 res = _timed(check_search, run, sample)
             else:
-                res = _timed(check_readwrite, run, today)
+                res = _timed(check_readwrite, run, today, scratch_link)
             run.add(res.pop("_mismatches", []))
             results[name] = res
         if compare_to:
@@ -1134,23 +1137,52 @@ def _lancedb():
     return lancedb
 
 
-def scratch_copy(table_dir, name, ds=None, parent=None):
-    """Copy exactly the files of one table's current version into a new temp dir; returns that dir.
+def scratch_copy(table_dir, name, ds=None, parent=None, link=False):
+    """Copy exactly the files of one table's current version into a new temp dir; returns (dir, linked).
 
     The copy is a LanceDB database with one table `name`; the caller removes it.
+    With `link`, files are hard-linked instead of copied where the filesystem
+    allows (the scratch dir is then made in `parent`, which must be on the
+    table's filesystem): Lance writes every file once under a new name, so a
+    write to the scratch table never changes a linked file. `linked` maps each
+    linked path to its (size, mtime_ns) so the caller can prove that.
     """
     ds = ds or open_table(table_dir)
     scratch = tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=parent)
+    linked = {}
     try:
         dst_table = os.path.join(scratch, name + ".lance")
         for rel in version_files(ds, table_dir):
+            src = os.path.join(table_dir, rel)
             dst = os.path.join(dst_table, rel)
             os.makedirs(os.path.dirname(dst), exist_ok=True)
-            shutil.copyfile(os.path.join(table_dir, rel), dst)
+            if link:
+                try:
+                    os.link(src, dst)
+                    st = os.stat(src)
+                    linked[src] = (st.st_size, st.st_mtime_ns)
+                    continue
+                except OSError:
+                    link = False  # another filesystem, or links not allowed: copy from here on
+            shutil.copyfile(src, dst)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
-    return scratch
+    return scratch, linked
+
+
+def _changed_links(linked):
+    """Paths of `linked` whose size or mtime moved (a write through a hard link would show there)."""
+    out = []
+    for path, (size, mtime) in linked.items():
+        try:
+            st = os.stat(path)
+        except OSError:
+            out.append(path)
+            continue
+        if (st.st_size, st.st_mtime_ns) != (size, mtime):
+            out.append(path)
+    return sorted(out)
 
 
 def _probe_row(schema, text, seed):
@@ -1183,19 +1215,24 @@ def _probe_row(schema, text, seed):
     return pa.Table.from_pydict(cols, schema=schema), mem_id, vector
 
 
-def readwrite_check(table_dir, name, today=None, parent=None):
+def readwrite_check(table_dir, name, today=None, parent=None, link=False):
     """Add, find (by vector and by id) and delete a memory on a scratch copy of one table.
 
     Returns dict(ok, msg, problems, scratch, removed, ...). The table itself is
-    only read; the scratch copy is removed even when a step fails.
+    only read; the scratch copy is removed even when a step fails. `link`: the
+    scratch copy hard-links the table's files (see scratch_copy), made beside
+    the table's database dir; afterwards every linked file must be unchanged.
     """
     lancedb = _lancedb()
     today = today or datetime.datetime.now(tz=datetime.timezone.utc).date().isoformat()
     text = RW_TEXT % today
     problems = []
     out = {"table": name, "text": text}
-    scratch = scratch_copy(table_dir, name, parent=parent)
+    if link and parent is None:
+        parent = os.path.dirname(os.path.dirname(os.path.abspath(table_dir)))
+    scratch, linked = scratch_copy(table_dir, name, parent=parent, link=link)
     out["scratch"] = scratch
+    out["linked_files"] = len(linked)
     try:
         db = lancedb.connect(scratch)
         tbl = db.open_table(name)
@@ -1227,6 +1264,10 @@ def readwrite_check(table_dir, name, today=None, parent=None):
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         out["removed"] = not os.path.exists(scratch)
+    changed = _changed_links(linked)
+    if changed:
+        problems.append("readwrite: the write to the scratch copy changed %d file(s) it shares with %s by hard link "
+                        "(e.g. %s); the table can no longer be trusted" % (len(changed), name, changed[0]))
     out["ok"] = not problems
     out["problems"] = problems
     out["msg"] = (f"added, found by vector and by id, and deleted a memory on a scratch copy of {name} (removed)"
@@ -1234,7 +1275,7 @@ def readwrite_check(table_dir, name, today=None, parent=None):
     return out
 
 
-def check_readwrite(run, today=None):
+def check_readwrite(run, today=None, link=False):
     name = run.stats_table
     if name is None:
         msg = "readwrite: no memory table to write to (tables: %s)" % (", ".join(run.tables) or "none")
@@ -1244,7 +1285,7 @@ def check_readwrite(run, today=None):
     if ds is None:
         return {"ok": False, "msg": f"not run: table {name} cannot be opened (see structure)"}
     try:
-        res = readwrite_check(run.tables[name], name, today)
+        res = readwrite_check(run.tables[name], name, today, link=link)
     except OSError as e:
         res = {"ok": False, "problems": [f"readwrite: scratch copy of {name} failed: {e}"]}
         res["msg"] = res["problems"][0]

@@ -24,7 +24,19 @@ description:
   - O(state=rolled_back) undoes the last restore from the journal, for a failure found after the restore
     (the gateway does not start, a later verification fails). The restored copy is kept as
     C(<target>.failed-restore-<timestamp>) and the original goes back.
-  - The gateway must be stopped around this module; the C(openclaw.memory.restore) role does that.
+  - O(state=prestaged) does the staging and the verification ahead of time, with the gateway still running;
+    the database part of O(snapshot) is copied and verified beside O(db_path) as
+    C(<parent>/.<name>.restore-prestaged) (with a C(.json) marker naming the snapshot and its checksums), and
+    O(db_path) is not touched. A later O(state=restored) of a newer snapshot of the same database starts from
+    that copy; files the newer snapshot lists with the same checksum stay, only its other files are copied,
+    files it no longer lists are removed, and then the whole staged copy is verified again with
+    O(verify_checks). A migration's cutover so copies only what changed while the old gateway was stopped.
+    A prestaged copy that is damaged or stale is caught by that verification (the restore then fails and
+    O(db_path) stays as it was).
+  - The V(readwrite) check's scratch copy hard-links the staged files beside them (Lance writes every file
+    once under a new name) and proves afterwards that no linked file changed, so it copies nothing.
+  - The gateway must be stopped around this module (not for O(state=prestaged)); the
+    C(openclaw.memory.restore) role does that.
 extends_documentation_fragment:
   - openclaw.memory.lance
 attributes:
@@ -40,11 +52,15 @@ attributes:
       nothing is done and C(changed=false). When the database holds the snapshot's files plus newer ones
       (the gateway wrote since), it is left alone with a warning and C(changed=false), unless O(force=true).
       A second O(state=rolled_back) finds the journal already rolled back and reports C(changed=false).
+      O(state=prestaged) with the snapshot already prestaged (same checksums, same or fewer checks) reports
+      C(changed=false).
 options:
   state:
-    description: V(restored) puts O(snapshot) in place; V(rolled_back) undoes the last restore of O(db_path).
+    description: V(restored) puts O(snapshot) in place; V(rolled_back) undoes the last restore of O(db_path);
+      V(prestaged) stages and verifies O(snapshot)'s database beside O(db_path) for a later restore, without
+      touching O(db_path) (the gateway may keep running).
     type: str
-    choices: [restored, rolled_back]
+    choices: [restored, rolled_back, prestaged]
     default: restored
   snapshot:
     description:
@@ -107,6 +123,13 @@ EXAMPLES = r"""
     owner: node
   register: restored
 
+- name: Before the cutover, with the gateway still serving, stage and verify the pre-sync snapshot
+  openclaw.memory.memory_restore:
+    state: prestaged
+    snapshot: /var/lib/openclaw-memory/incoming/20260901T030000Z-presync
+    db_path: "{{ openclaw_memory.db_path }}"
+    owner: node
+
 - name: The gateway did not come up on the restored database; put the original back
   openclaw.memory.memory_restore:
     state: rolled_back
@@ -116,7 +139,8 @@ EXAMPLES = r"""
 RETURN = r"""
 state:
   description: What happened. V(restored), V(same) (already in place), V(moved_on) (in place and written to since;
-    left alone), V(would_restore) (check mode), V(rolled_back), V(would_roll_back), V(nothing_to_undo).
+    left alone), V(would_restore) (check mode), V(rolled_back), V(would_roll_back), V(nothing_to_undo),
+    V(prestaged), V(already_prestaged), V(would_prestage).
   returned: always
   type: str
 db_path:
@@ -167,9 +191,15 @@ verify:
   returned: when something was restored, or verification failed
   type: dict
 bytes_copied:
-  description: Bytes copied from the snapshot into the staging copies.
-  returned: state=restored
+  description: Bytes copied from the snapshot into the staging copies (with a prestaged copy, only the files it
+    lacked).
+  returned: state=restored or state=prestaged
   type: int
+prestaged:
+  description: With O(state=prestaged), the path of the verified copy. With O(state=restored), the name of the
+    prestaged snapshot the staging started from, or null when it copied everything.
+  returned: state=restored or state=prestaged
+  type: str
 undone:
   description: For a rollback, each part put back (target, original_back, failed_copy).
   returned: state=rolled_back
@@ -190,6 +220,7 @@ from ansible_collections.openclaw.memory.plugins.module_utils.common import Memo
 from ansible_collections.openclaw.memory.plugins.module_utils.lance import HAS_LANCE, LANCE_IMPORT_ERROR
 from ansible_collections.openclaw.memory.plugins.module_utils.restore import (
     ALL_CHECKS,
+    prestage_snapshot,
     restore_snapshot,
     rollback_restore,
 )
@@ -198,7 +229,7 @@ from ansible_collections.openclaw.memory.plugins.module_utils.restore import (
 def main():
     module = AnsibleModule(
         argument_spec={
-            "state": {"type": "str", "choices": ["restored", "rolled_back"], "default": "restored"},
+            "state": {"type": "str", "choices": ["restored", "rolled_back", "prestaged"], "default": "restored"},
             "snapshot": {"type": "path"},
             "db_path": {"type": "path", "required": True},
             "workspace": {"type": "path"},
@@ -211,15 +242,20 @@ def main():
             "expect": {"type": "dict"},
             "force": {"type": "bool", "default": False},
         },
-        required_if=[("state", "restored", ("snapshot",))],
+        required_if=[("state", "restored", ("snapshot",)), ("state", "prestaged", ("snapshot",))],
         supports_check_mode=True,
     )
     p = module.params
-    if p["state"] == "restored" and not HAS_LANCE and set(p["verify_checks"]) - {"checksums"}:
+    if p["state"] != "rolled_back" and not HAS_LANCE and set(p["verify_checks"]) - {"checksums"}:
         module.fail_json(msg=missing_required_lib("pylance"), exception=LANCE_IMPORT_ERROR)
     try:
         if p["state"] == "rolled_back":
             result = rollback_restore(p["db_path"], snapshot=p["snapshot"], check_mode=module.check_mode)
+        elif p["state"] == "prestaged":
+            result = prestage_snapshot(
+                p["snapshot"], p["db_path"], owner=p["owner"], group=p["group"], dir_mode=p["dir_mode"],
+                file_mode=p["mode"], checks=p["verify_checks"], expect=p["expect"], check_mode=module.check_mode,
+            )
         else:
             result = restore_snapshot(
                 p["snapshot"], p["db_path"], workspace=p["workspace"], owner=p["owner"], group=p["group"],

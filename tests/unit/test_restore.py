@@ -338,3 +338,117 @@ def test_module_end_to_end(old_snapshot, new_state):
     assert status == "FAILED!" and "total: expected 1, found 24" in res["msg"], p.stdout + p.stderr
     assert res["verify"]["ok"] is False
     assert tree(db) == new_state["before_db"]
+
+
+# --------------------------------------------------------------------------- prestaged copies (a migration's pre-sync)
+
+
+@pytest.fixture
+def two_snapshots(tmp_path):
+    """Snapshot A of a 30-memory state, then 5 memories added and one deleted, and snapshot B linked to A."""
+    st = F.build_state(str(tmp_path / "old"), n=30, dims=DIMS, seed=21)
+    snaps = str(tmp_path / "snaps")
+    a = S.take_snapshot(st["db_path"], snaps, name="A", embedding=EMB)
+    F.add_memories(st["db_path"], F.P.MEMORY_LANCEDB, 5, seed=21, start_index=30)
+    tbl = lance.dataset(os.path.join(st["db_path"], "memories.lance"))
+    gone = tbl.to_table(columns=["id"], limit=1).column("id")[0].as_py()
+    tbl.delete("id = '%s'" % gone)
+    b = S.take_snapshot(st["db_path"], snaps, name="B", link_dest=a["snapshot"], embedding=EMB)
+    return {"a": a, "b": b, "gone": gone}
+
+
+def db_tree(snapshot):
+    return {k: v for k, v in tree(snapshot).items() if k.startswith("memories.lance/")}
+
+
+def test_prestage_verifies_beside_the_database_and_touches_nothing_live(two_snapshots, new_state):
+    db = new_state["db_path"]
+    r = R.prestage_snapshot(two_snapshots["a"]["snapshot"], db, stamp="P1")
+    assert r["changed"] and r["state"] == "prestaged", r
+    assert r["verify"]["ok"] and {"checksums", "structure", "content", "search", "readwrite"} <= set(
+        r["verify"]["checks"])
+    assert r["verify"]["checks"]["readwrite"]["linked_files"] > 0  # the scratch copy cost no copy
+    assert r["prestaged"] == R.prestaged_path(db) and tree(r["prestaged"]) == db_tree(two_snapshots["a"]["snapshot"])
+    assert tree(db) == new_state["before_db"]  # the live database is untouched
+    assert not [n for n in siblings(db) if R.STAGING_TAG in n or R.ASIDE_TAG in n]
+    assert oct(os.stat(r["prestaged"]).st_mode & 0o777) == "0o700"
+    # Same snapshot again: nothing to do. Check mode of another snapshot writes nothing.
+    again = R.prestage_snapshot(two_snapshots["a"]["snapshot"], db)
+    assert again["changed"] is False and again["state"] == "already_prestaged"
+    would = R.prestage_snapshot(two_snapshots["b"]["snapshot"], db, check_mode=True)
+    assert would["changed"] and would["state"] == "would_prestage"
+    assert tree(r["prestaged"]) == db_tree(two_snapshots["a"]["snapshot"])
+
+
+def test_restore_of_a_newer_snapshot_copies_only_what_the_prestaged_copy_lacks(two_snapshots, new_state):
+    db = new_state["db_path"]
+    R.prestage_snapshot(two_snapshots["a"]["snapshot"], db, stamp="P1")
+    full = sum(os.path.getsize(os.path.join(two_snapshots["b"]["snapshot"], k))
+               for k in db_tree(two_snapshots["b"]["snapshot"]))
+    r = R.restore_snapshot(two_snapshots["b"]["snapshot"], db, stamp="T1")
+    assert r["changed"] and r["prestaged"] == "A" and r["verify"]["ok"], r["verify"]["mismatches"]
+    # Five new fragments, a deletion file and the manifest: a small part of the snapshot's bytes.
+    assert 0 < r["bytes_copied"] < full / 2, (r["bytes_copied"], full)
+    # The database is exactly B (A's files that B no longer lists are gone), with B's rows.
+    assert tree(db) == db_tree(two_snapshots["b"]["snapshot"])
+    assert rows(db) == 34
+    assert tree(r["aside"]) == new_state["before_db"]
+    assert not os.path.exists(R.prestaged_path(db)) and not os.path.exists(R.prestaged_path(db) + ".json")
+
+
+def test_a_damaged_prestaged_copy_is_caught_and_the_database_stays(two_snapshots, new_state):
+    db = new_state["db_path"]
+    R.prestage_snapshot(two_snapshots["a"]["snapshot"], db, checks=FAST, stamp="P1")
+    data_dir = os.path.join(R.prestaged_path(db), "memories.lance", "data")
+    victim = os.path.join(data_dir, min(os.listdir(data_dir)))
+    with open(victim, "r+b") as f:
+        f.seek(40)
+        b = f.read(1)
+        f.seek(40)
+        f.write(bytes([b[0] ^ 0xFF]))
+    with pytest.raises(MemoryToolError) as e:
+        R.restore_snapshot(two_snapshots["b"]["snapshot"], db, checks=FAST, stamp="T1")
+    assert "failed verification, so it was not put in place" in e.value.msg
+    assert os.path.basename(victim) in e.value.msg
+    assert tree(db) == new_state["before_db"]
+    assert not [n for n in siblings(db) if R.STAGING_TAG in n or R.ASIDE_TAG in n or R.PRESTAGED_TAG in n]
+
+
+def test_prestage_of_a_corrupt_snapshot_leaves_nothing(two_snapshots, new_state, tmp_path):
+    snap = str(tmp_path / "snapcopy")
+    subprocess.run(["cp", "-a", two_snapshots["a"]["snapshot"], snap], check=True)
+    data_dir = os.path.join(snap, "memories.lance", "data")
+    victims = sorted(os.listdir(data_dir))[:2]
+    with open(os.path.join(data_dir, victims[0]), "r+b") as f:
+        f.seek(40)
+        b = f.read(1)
+        f.seek(40)
+        f.write(bytes([b[0] ^ 0xFF]))
+    db = new_state["db_path"]
+    with pytest.raises(MemoryToolError) as e:
+        R.prestage_snapshot(snap, db, checks=FAST)
+    assert "prestaged copy of snapshot A failed verification and was removed" in e.value.msg
+    assert victims[0] in e.value.msg
+    assert tree(db) == new_state["before_db"]
+    assert not [n for n in siblings(db) if R.STAGING_TAG in n or R.PRESTAGED_TAG in n]
+    # A file missing from the snapshot is named while staging.
+    os.unlink(os.path.join(data_dir, victims[1]))
+    with pytest.raises(MemoryToolError) as e:
+        R.prestage_snapshot(snap, db, checks=FAST)
+    assert "%s' cannot be copied" % victims[1] in e.value.msg and "it is missing" in e.value.msg
+    assert tree(db) == new_state["before_db"]
+    assert not [n for n in siblings(db) if R.STAGING_TAG in n or R.PRESTAGED_TAG in n]
+
+
+def test_a_write_through_a_hard_link_is_caught(tmp_path):
+    from ansible_collections.openclaw.memory.plugins.module_utils import verify as V
+
+    src = tmp_path / "f"
+    src.write_bytes(b"x" * 10)
+    os.link(str(src), str(tmp_path / "g"))
+    st = os.stat(str(src))
+    linked = {str(src): (st.st_size, st.st_mtime_ns)}
+    assert V._changed_links(linked) == []
+    with open(str(tmp_path / "g"), "ab") as f:  # a write through the link
+        f.write(b"y")
+    assert V._changed_links(linked) == [str(src)]
