@@ -34,8 +34,17 @@ venv: $(STAMP) collections
 collections: $(STAMP)
 	@tools/collections.sh
 
-unit: venv
+unit: venv old-reader
 	$(BIN)/pytest -p no:cacheprovider -q tests/unit
+
+# An older Lance reader (pylance 0.38 reads data_storage_version 2.0-2.1, not 2.2) for the lance_import tests.
+OLD_READER := .cache/old-reader-venv
+.PHONY: old-reader
+old-reader: $(OLD_READER)/.installed
+$(OLD_READER)/.installed:
+	$(PY_BOOT) -m venv $(OLD_READER)
+	$(OLD_READER)/bin/pip install --quiet --disable-pip-version-check pylance==0.38.3 pyarrow==26.0.1 numpy==2.4.6
+	touch $@
 
 lint: venv
 	$(BIN)/ruff check plugins tests tools bench
