@@ -211,6 +211,17 @@ def test_clean_snapshot_passes_every_check(snap, base, scratch_tmp):
     assert V.failure_message(r).startswith(f"Verification of '{snap}' failed (): ") or r["ok"]
 
 
+def test_without_content_the_structure_check_compares_the_total_with_the_manifest(snap, base):
+    want = base["meta"]["total"]
+    assert check(snap, checks=["checksums", "structure"])["ok"] is True
+    r = check(snap, checks=["checksums", "structure"], expect={"total": want + 1})
+    assert failed(r) == {"structure"}
+    assert r["mismatches"] == [f"total: expected {want + 1}, found {want}"]
+    # With the content check, the total is its (from every row read), reported once.
+    r = check(snap, checks=["structure", "content"], expect={"total": want + 1})
+    assert failed(r) == {"content"} and r["mismatches"] == [f"total: expected {want + 1}, found {want}"]
+
+
 def test_live_database_skips_checksums_and_says_so(live):
     r = V.verify(live)
     assert r["ok"] is True
