@@ -310,6 +310,7 @@ def build_evidence(pair, old_state, new_state, now_iso):
                     "new": (new_state.get("facts") or {}).get("db_path")},
         "checks": _checks(verify),
         "downtime_s": downtime(old_state, new_state),
+        "verified_s": verified_after(old_state, new_state),
     }
 
 
@@ -328,10 +329,23 @@ def _checks(verify):
 
 
 def downtime(old_state, new_state):
-    """Seconds old's gateway was down: stop -> new verified (or -> old restarted on rollback)."""
+    """Seconds no gateway served: old's stop -> the new gateway started on the restored database that passed the
+    cutover checks (or -> old restarted on rollback)."""
     t0 = (old_state or {}).get("t_stop")
-    end = (new_state or {}).get("t_verified") if not (old_state or {}).get("t_restarted") else old_state["t_restarted"]
+    new_state = new_state or {}
+    end = new_state.get("t_serving") or new_state.get("t_verified")
+    if (old_state or {}).get("t_restarted"):
+        end = old_state["t_restarted"]
     if t0 is None or end is None:
+        return None
+    return round(float(end) - float(t0), 3)
+
+
+def verified_after(old_state, new_state):
+    """Seconds from old's stop until the new host passed every check (None unless it did)."""
+    t0 = (old_state or {}).get("t_stop")
+    end = (new_state or {}).get("t_verified")
+    if t0 is None or end is None or (old_state or {}).get("t_restarted"):
         return None
     return round(float(end) - float(t0), 3)
 
@@ -365,7 +379,9 @@ def build_report(pairs, run):
                       "resent": (transfer.get("final") or {}).get("resent") or (transfer.get("presync") or {}).get(
                           "resent")},
             "downtime_s": downtime(old_state, new_state),
+            "verified_s": verified_after(old_state, new_state),
             "checks": _checks(verify),
+            "cutover_checks": _checks(new_state.get("cutover_verify")),
             "mismatches": verify.get("mismatches") or [],
             "verify_command": new_state.get("verify_command"),
             "rollback": {"new": new_state.get("rollback"), "old_gateway_restarted": bool(old_state.get("t_restarted"))},
@@ -459,7 +475,10 @@ def report_markdown(report):
             "- bytes transferred: pre-sync %s, cutover %s%s" % (
                 _cell(b["presync_transfer"]), _cell(b["final_transfer"]),
                 ("; resent after a checksum mismatch: %s" % ", ".join(b["resent"])) if b["resent"] else ""),
-            "- old gateway downtime: %s s" % _cell(p["downtime_s"]),
+            "- old gateway downtime: %s s (stop until the new gateway served the restored copy that passed the "
+            "cutover checks: %s); every check passed %s s after the stop" % (
+                _cell(p["downtime_s"]), _cell(", ".join(p.get("cutover_checks") or {}) or None),
+                _cell(p.get("verified_s"))),
         ]
         rb = p["rollback"]
         if rb.get("new") or rb.get("old_gateway_restarted"):

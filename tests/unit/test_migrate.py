@@ -238,6 +238,23 @@ def test_report_json_and_markdown():
     json.dumps(rep)
 
 
+def test_downtime_ends_when_the_new_gateway_serves_and_every_check_is_timed_separately():
+    old, new = _states()
+    new.update(t_serving=101.25, t_verified=104.0, cutover_verify={"ok": True, "checks": {
+        "checksums": {"ok": True, "msg": "5 file(s)"}, "structure": {"ok": True, "msg": "1 table(s)"}}})
+    assert M.downtime(old, new) == 1.25 and M.verified_after(old, new) == 4.0
+    rep = M.build_report([{"pair": PAIR, "old_state": old, "new_state": new}], {"id": "r1"})
+    p = rep["pairs"][0]
+    assert (p["downtime_s"], p["verified_s"]) == (1.25, 4.0)
+    assert list(p["cutover_checks"]) == ["checksums", "structure"]
+    assert ("- old gateway downtime: 1.25 s (stop until the new gateway served the restored copy that passed the "
+            "cutover checks: checksums, structure); every check passed 4.0 s after the stop") in M.report_markdown(rep)
+    # A rolled-back pair: the downtime ends when the old gateway runs again, and it never verified.
+    bad_old, bad_new = _states(False)
+    bad_new["t_serving"] = 101.0
+    assert M.downtime(bad_old, bad_new) == 4.0 and M.verified_after(bad_old, bad_new) is None
+
+
 def test_report_items_read_both_hosts_from_hostvars():
     from ansible_collections.openclaw.memory.plugins.filter.migrate import migration_report_items
 
