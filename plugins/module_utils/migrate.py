@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 
+from ansible_collections.openclaw.memory.plugins.module_utils.audit import audit_summary_lines
 from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError
 
 EMBEDDING_FIELDS = ("provider", "model", "dimensions")
@@ -386,6 +387,7 @@ def build_report(pairs, run):
             "verify_command": new_state.get("verify_command"),
             "rollback": {"new": new_state.get("rollback"), "old_gateway_restarted": bool(old_state.get("t_restarted"))},
             "evidence": old_state.get("evidence"),
+            "audit": old_state.get("audit"),
         })
     out["passed"] = all(p["verdict"] in ("passed", "skipped") for p in out["pairs"])
     return out
@@ -486,6 +488,11 @@ def report_markdown(report):
                 _cell(rb.get("new")), _cell(rb.get("old_gateway_restarted"))))
         if p.get("evidence"):
             lines.append("- evidence: %s" % _cell(p["evidence"]))
+        audit = p.get("audit")
+        if audit and audit.get("error"):
+            lines += ["", "Memory audit (old host, before the move): not available: %s" % _cell(audit["error"])]
+        elif audit:
+            lines += ["", "Memory audit (old host, before the move):", ""] + audit_summary_lines(audit)
     lines.append("")
     return "\n".join(lines)
 

@@ -238,6 +238,25 @@ def test_report_json_and_markdown():
     json.dumps(rep)
 
 
+def test_report_shows_the_old_hosts_memory_audit(tmp_path):
+    from ansible_collections.openclaw.memory.plugins.module_utils import audit as A
+
+    st = F.build_state(str(tmp_path / "home"), n=60, dims=16, seed=5, duplicates=2, secrets=1)
+    result = A.audit(st["db_path"], limit=10)
+    old, new = _states()
+    old["audit"] = result["audit"]
+    rep = M.build_report([{"pair": PAIR, "old_state": old, "new_state": new}], {"id": "r1"})
+    assert rep["pairs"][0]["audit"]["rows"] == 60
+    md = M.report_markdown(rep)
+    assert "Memory audit (old host, before the move):" in md
+    assert "- Exact duplicates: 2 memories repeat an earlier text" in md
+    assert "- Secret-like strings: 1 memories" in md
+    assert F.fake_secret(5) not in json.dumps(rep) + md and "sk-ocmlab" not in json.dumps(rep) + md  # redacted
+    old["audit"] = {"error": "lancedb missing"}
+    md = M.report_markdown(M.build_report([{"pair": PAIR, "old_state": old, "new_state": new}], {"id": "r1"}))
+    assert "Memory audit (old host, before the move): not available: lancedb missing" in md
+
+
 def test_downtime_ends_when_the_new_gateway_serves_and_every_check_is_timed_separately():
     old, new = _states()
     new.update(t_serving=101.25, t_verified=104.0, cutover_verify={"ok": True, "checks": {
