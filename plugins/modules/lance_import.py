@@ -20,7 +20,7 @@ description:
   - Writes into a hidden staging directory beside the target (C(<path>/.<table>.lance.importing-<UTC time>)) in
     bounded batches, then verifies the staged table - row count equals the manifest's, the set of ids equals the
     file's and the manifest's (an order-independent hash, streamed), schema, vector dimensions and storage version -
-    and opens it with lancedb and finds a row by its own vector. Only then is it renamed to
+    and opens it with lancedb, counts it and reads a row back with its vector. Only then is it renamed to
     C(<path>/<table>.lance). A failure or a crash leaves nothing that looks like a complete table; the next run
     removes the staging leftovers.
   - An existing table is refused unless O(replace=true); then it is moved aside to
@@ -187,7 +187,7 @@ cleaned:
   elements: str
 verify:
   description: What the staged table was checked for before it was put in place (null when nothing was imported) -
-    C(rows), C(ids_hash), C(vector_dim), C(data_storage_version), C(version), C(schema), C(lancedb_search).
+    C(rows), C(ids_hash), C(vector_dim), C(data_storage_version), C(version), C(schema), C(lancedb_read).
   returned: always
   type: dict
 source:

@@ -116,7 +116,7 @@ def test_round_trip_passes_lance_verify_compare_to_the_source(tmp_path, dbs, plu
     target = str(tmp_path / "new" / "lancedb")
     imp = P.import_table(dest, target)
     assert imp["changed"] is True and imp["state"] == "imported" and imp["rows"] == N - 1
-    assert imp["verify"]["lancedb_search"] is True and imp["verify"]["ids_hash"] == exp["ids_hash"]
+    assert imp["verify"]["lancedb_read"] is True and imp["verify"]["ids_hash"] == exp["ids_hash"]
     assert imp["data_storage_version"] == table_of(src).data_storage_version  # the source's, by default
     assert sorted(os.listdir(target)) == [".memories.lance.import.json", "memories.lance"]  # no staging dir left
     assert modes(target) <= {("dir", 0o700), ("file", 0o600)}
