@@ -319,7 +319,11 @@ def _write_export(ds, dest, mpath, fmt, columns, out_schema):
         except OSError as e:
             raise MemoryToolError("dest's directory '%s' cannot be created: %s; create it or choose another dest"
                                   % (parent, e.strerror or e))
-    tmp = os.path.join(parent, ".%s.tmp-%d" % (os.path.basename(dest), os.getpid()))
+    prefix = ".%s.tmp-" % os.path.basename(dest)
+    for entry in os.listdir(parent):  # what a killed run left (one export per dest at a time)
+        if entry.startswith(prefix) and os.path.isfile(os.path.join(parent, entry)):
+            os.unlink(os.path.join(parent, entry))
+    tmp = os.path.join(parent, "%s%d" % (prefix, os.getpid()))
     try:
         os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE))
     except OSError as e:

@@ -23,7 +23,8 @@ description:
   - V(parquet) - every column, vectors included, with the table's exact Arrow schema; what
     M(openclaw.memory.lance_import) rebuilds a table from. V(arrow) - the same as an Arrow IPC stream.
   - The file is written to a hidden temp file beside O(dest) (mode 0600; its directory is created 0700 when
-    missing) and renamed into place; then C(<dest>.manifest.json) (0600) records the format, table, source path,
+    missing) and renamed into place (a killed run's temp file is removed by the next run); then
+    C(<dest>.manifest.json) (0600) records the format, table, source path,
     version, rows, data_storage_version, manifest naming and indexes, the exported columns and the Arrow schema
     (as text and as base64 IPC), C(vector_dim), the file's C(bytes) and C(sha256), an order-independent hash of
     the ids (C(ids_hash)), C(created), and the pylance/lancedb/pyarrow versions.

@@ -180,6 +180,11 @@ def test_export_check_mode_idempotence_and_a_new_version(tmp_path):
     newer = P.export_table(src, dest, fmt="parquet")
     assert newer["changed"] is True and newer["rows"] == N and newer["version"] == first["version"] + 1
     assert sorted(os.listdir(tmp_path / "exports")) == ["m.parquet", "m.parquet.manifest.json"]  # no temp files
+    # What a killed run leaves (a hidden temp file) goes with the next run.
+    (tmp_path / "exports" / ".m.parquet.tmp-99999").write_bytes(b"partial")
+    add_memories(src, LANCEDB, 1, seed=SEED, start_index=N + 1)
+    assert P.export_table(src, dest, fmt="parquet")["rows"] == N + 1
+    assert sorted(os.listdir(tmp_path / "exports")) == ["m.parquet", "m.parquet.manifest.json"]
 
 
 def test_export_streams_in_bounded_row_groups(tmp_path):
