@@ -27,10 +27,16 @@ def migration_pairs(old_hosts, new_hosts, hostvars=None):
     return _call(M.pair_hosts, list(old_hosts or []), list(new_hosts or []), explicit)
 
 
-def migration_preflight(pair, old_facts, new_facts, allow_plugin_upgrade=False, free_bytes=None):
+def migration_preflight(pair, old_facts, new_facts, allow_plugin_upgrade=False, free_bytes=None, method="auto",
+                        storage_version=None):
     """Messages that block the pair (empty list: it may go ahead)."""
     return _call(M.preflight_problems, pair, old_facts, new_facts, allow_plugin_upgrade=bool(allow_plugin_upgrade),
-                 free_bytes=free_bytes)
+                 free_bytes=free_bytes, method=method, storage_version=storage_version)
+
+
+def migration_method(old_facts, new_facts, requested="auto", storage_version=None):
+    """{method, reason, storage_version}: snapshot (copy Lance files) or export (Parquet export/import)."""
+    return _call(M.migration_method, old_facts, new_facts, requested, storage_version)
 
 
 def migration_verdict(old_state, new_state):
@@ -71,6 +77,7 @@ class FilterModule:
         return {
             "migration_pairs": migration_pairs,
             "migration_preflight": migration_preflight,
+            "migration_method": migration_method,
             "migration_verdict": migration_verdict,
             "migration_evidence": migration_evidence,
             "migration_report_items": migration_report_items,

@@ -140,7 +140,48 @@ def _show(value):
     return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else repr(value)
 
 
-def preflight_problems(pair, old, new, allow_plugin_upgrade=False, free_bytes=None, space_factor=2):
+METHODS = ("auto", "snapshot", "export")
+STORAGE_VERSIONS = ("legacy", "0.1", "2.0", "2.1", "2.2")
+
+
+def migration_method(old, new, requested="auto", storage_version=None):
+    """How a pair moves: {method, reason, storage_version}.
+
+    `snapshot` copies the Lance files (fast, incremental, needs the new host's
+    Lance to read the old data storage versions). `export` exports the table
+    to Parquet on the old host and imports it on the new host into
+    `storage_version` (default: the newest format the new host's pylance reads;
+    an older plugin client may need an older one, e.g. "2.0"). `auto` takes
+    `snapshot` unless the new host's pylance cannot read a format of the old
+    tables, and says so. Raises MemoryToolError naming a bad value and the fix.
+    """
+    requested = str(requested or "auto")
+    if requested not in METHODS:
+        raise MemoryToolError("openclaw_migrate_method '%s' is not one of %s" % (requested, ", ".join(METHODS)))
+    if storage_version not in (None, "") and str(storage_version) not in STORAGE_VERSIONS:
+        raise MemoryToolError("openclaw_migrate_storage_version '%s' is not one of %s (the Lance data storage version "
+                              "the export method imports into)" % (storage_version, ", ".join(STORAGE_VERSIONS)))
+    formats = _storage_versions(old or {})
+    pylance = ((new or {}).get("libs") or {}).get("pylance")
+    reads = pylance_reads(pylance) or ()
+    unreadable = [f for f in formats if f not in reads]
+    if requested == "snapshot" or (requested == "auto" and not unreadable):
+        return {"method": "snapshot", "storage_version": None,
+                "reason": "requested" if requested == "snapshot" else
+                "the new host's Lance (pylance %s) reads the old tables' data storage version(s) %s"
+                % (pylance, ", ".join(formats) or "(none)")}
+    target = str(storage_version) if storage_version not in (None, "") else next(
+        (v for v in ("2.2", "2.1", "2.0") if v in reads), None)
+    if requested == "export":
+        reason = "requested"
+    else:
+        reason = ("the new host's Lance (pylance %s) cannot read data storage version %s of the old tables: "
+                  "export/import into %s instead of copying files" % (pylance, ", ".join(unreadable), target))
+    return {"method": "export", "storage_version": target, "reason": reason}
+
+
+def preflight_problems(pair, old, new, allow_plugin_upgrade=False, free_bytes=None, space_factor=2, method="auto",
+                       storage_version=None):
     """What forbids migrating `pair` (its old host's facts `old` to its new host's facts `new`).
 
     Returns a list of messages, each naming the pair, the field and both
@@ -204,11 +245,17 @@ def preflight_problems(pair, old, new, allow_plugin_upgrade=False, free_bytes=No
                         % (name, new_host, _show((new.get("libs") or {}).get("pylance")), ", ".join(formats), new_host))
     elif formats:
         unreadable = [f for f in formats if f not in reads]
-        if unreadable:
+        if unreadable and method == "snapshot":
             problems.append("pair %s: new host %s's Lance (pylance %s) cannot read data storage version %s of %s's "
-                            "tables; upgrade pylance on %s (openclaw.memory.deps) or export/import instead"
-                            % (name, new_host, (new.get("libs") or {}).get("pylance"), ", ".join(unreadable),
-                               old_host, new_host))
+                            "tables; upgrade pylance on %s (openclaw.memory.deps), or set openclaw_migrate_method: "
+                            "export (or auto)" % (name, new_host, (new.get("libs") or {}).get("pylance"),
+                                                  ", ".join(unreadable), old_host, new_host))
+        if method in ("export", "auto") and storage_version not in (None, "") \
+                and str(storage_version) not in reads:
+            problems.append("pair %s: new host %s's Lance (pylance %s) cannot write or read data storage version %s "
+                            "(openclaw_migrate_storage_version); choose one of %s"
+                            % (name, new_host, (new.get("libs") or {}).get("pylance"), storage_version,
+                               ", ".join(r for r in reads if r != "0.1")))
     need = old.get("referenced_bytes")
     if need is not None and free_bytes is not None and int(free_bytes) < space_factor * int(need):
         problems.append(
@@ -280,9 +327,10 @@ def pair_verdict(old_state, new_state):
         return False, "old host made no final snapshot"
     if not new_state.get("verified"):
         return False, "new host did not finish verification (%s)" % (new_state.get("step") or "never started")
-    if (new_state.get("restored") or {}).get("snapshot_name") != final:
+    restored = new_state.get("restored") or {}
+    if (restored.get("from_snapshot") or restored.get("snapshot_name")) != final:
         return False, "new host restored %s, not old host's final snapshot %s" % (
-            (new_state.get("restored") or {}).get("snapshot_name"), final)
+            restored.get("from_snapshot") or restored.get("snapshot_name"), final)
     return True, "every check passed"
 
 
@@ -388,6 +436,8 @@ def build_report(pairs, run):
             "rollback": {"new": new_state.get("rollback"), "old_gateway_restarted": bool(old_state.get("t_restarted"))},
             "evidence": old_state.get("evidence"),
             "audit": old_state.get("audit"),
+            "method": old_state.get("method"),
+            "import": new_state.get("import"),
         })
     out["passed"] = all(p["verdict"] in ("passed", "skipped") for p in out["pairs"])
     return out
@@ -420,6 +470,18 @@ def _cell(value):
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _method_text(method, imported):
+    if not method:
+        return "?"
+    if method.get("method") != "export":
+        return "snapshot (Lance files copied; %s)" % _cell(method.get("reason"))
+    text = "export/import into data storage version %s (%s)" % (_cell(method.get("storage_version")),
+                                                              _cell(method.get("reason")))
+    if imported:
+        text += "; %s rows imported" % _cell(imported.get("rows"))
+    return text
 
 
 def report_markdown(report):
@@ -477,6 +539,7 @@ def report_markdown(report):
             "- bytes transferred: pre-sync %s, cutover %s%s" % (
                 _cell(b["presync_transfer"]), _cell(b["final_transfer"]),
                 ("; resent after a checksum mismatch: %s" % ", ".join(b["resent"])) if b["resent"] else ""),
+            "- method: %s" % _method_text(p.get("method"), p.get("import")),
             "- old gateway downtime: %s s (stop until the new gateway served the restored copy that passed the "
             "cutover checks: %s); every check passed %s s after the stop" % (
                 _cell(p["downtime_s"]), _cell(", ".join(p.get("cutover_checks") or {}) or None),

@@ -98,8 +98,6 @@ def test_same_setup_passes(facts_pair):
                                                     "'2027.1.1'; install the same plugin version")),
     (lambda n: n.update(plugin_lancedb_version="0.20.0"), ("plugin_lancedb_version (@lancedb/lancedb) differs: old1 "
                                                           "has '0.27.2', new1 has '0.20.0'")),
-    (lambda n: n["libs"].update(pylance="0.16.1"), ("new host new1's Lance (pylance 0.16.1) cannot read data storage "
-                                                   "version 2.2 of old1's tables")),
     (lambda n: n["libs"].update(pylance=None), "new host new1 has no usable pylance"),
 ])
 def test_each_difference_is_named_with_both_values(facts_pair, mutate, text):
@@ -107,6 +105,33 @@ def test_each_difference_is_named_with_both_values(facts_pair, mutate, text):
     mutate(new)
     problems = M.preflight_problems(PAIR, old, new, free_bytes=10 ** 12)
     assert len(problems) == 1 and text in problems[0], problems
+
+
+def test_method_auto_exports_when_the_new_lance_cannot_read_the_old_files(facts_pair):
+    old, new = copy.deepcopy(facts_pair[0]), copy.deepcopy(facts_pair[1])
+    assert old["tables"]["memories"]["data_storage_version"] == "2.2"
+    assert M.migration_method(old, new) == {
+        "method": "snapshot", "storage_version": None,
+        "reason": "the new host's Lance (pylance %s) reads the old tables' data storage version(s) 2.2"
+                  % new["libs"]["pylance"]}
+    new["libs"]["pylance"] = "0.38.3"  # reads 2.0 and 2.1 only
+    assert M.migration_method(old, new) == {
+        "method": "export", "storage_version": "2.1",
+        "reason": "the new host's Lance (pylance 0.38.3) cannot read data storage version 2.2 of the old tables: "
+                  "export/import into 2.1 instead of copying files"}
+    assert M.preflight_problems(PAIR, old, new, free_bytes=10 ** 12) == []  # auto: it moves by export
+    p = M.preflight_problems(PAIR, old, new, free_bytes=10 ** 12, method="snapshot")
+    assert len(p) == 1 and ("new host new1's Lance (pylance 0.38.3) cannot read data storage version 2.2 of old1's "
+                            "tables") in p[0] and "openclaw_migrate_method: export" in p[0]
+    # An explicit storage version the new host cannot read is refused, naming what it can.
+    p = M.preflight_problems(PAIR, old, new, free_bytes=10 ** 12, method="export", storage_version="2.2")
+    assert len(p) == 1 and "cannot write or read data storage version 2.2" in p[0] and "choose one of" in p[0]
+    assert M.migration_method(old, new, "export", "2.0")["storage_version"] == "2.0"
+    assert M.migration_method(old, facts_pair[1], "export")["storage_version"] == "2.2"
+    with pytest.raises(MemoryToolError, match="openclaw_migrate_method 'rsync' is not one of auto, snapshot, export"):
+        M.migration_method(old, new, "rsync")
+    with pytest.raises(MemoryToolError, match="openclaw_migrate_storage_version '3.0' is not one of"):
+        M.migration_method(old, new, "export", "3.0")
 
 
 def test_plugin_upgrade_allowed_only_upwards(facts_pair):
@@ -265,6 +290,11 @@ def test_downtime_ends_when_the_new_gateway_serves_and_every_check_is_timed_sepa
     rep = M.build_report([{"pair": PAIR, "old_state": old, "new_state": new}], {"id": "r1"})
     p = rep["pairs"][0]
     assert (p["downtime_s"], p["verified_s"]) == (1.25, 4.0)
+    assert "- method: ?" in M.report_markdown(rep)
+    old["method"] = {"method": "export", "storage_version": "2.0", "reason": "requested"}
+    new["import"] = {"rows": 30, "data_storage_version": "2.0"}
+    md = M.report_markdown(M.build_report([{"pair": PAIR, "old_state": old, "new_state": new}], {"id": "r1"}))
+    assert "- method: export/import into data storage version 2.0 (requested); 30 rows imported" in md
     assert list(p["cutover_checks"]) == ["checksums", "structure"]
     assert ("- old gateway downtime: 1.25 s (stop until the new gateway served the restored copy that passed the "
             "cutover checks: checksums, structure); every check passed 4.0 s after the stop") in M.report_markdown(rep)

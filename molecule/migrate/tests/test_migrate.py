@@ -181,6 +181,28 @@ def test_through_the_control_node_with_zstd(lab, report_dir):
     assert lab.host("new1").run("ls /var/lib/openclaw-memory/incoming/ | grep -c transfer.tar").stdout.strip() == "0"
 
 
+def test_export_method_moves_the_memories_through_parquet_into_an_older_format(lab, report_dir):
+    lab.reset("old1,new1")
+    rc, out = lab.migrate("old1,new1", openclaw_migrate_method="export", openclaw_migrate_storage_version="2.0")
+    assert rc == 0, out[-4000:]
+    assert "pair old1-to-new1 moves by export/import into data storage version 2.0: requested" in out
+    report, path = latest_report(report_dir)
+    pair = report["pairs"][0]
+    assert pair["verdict"] == "passed" and pair["method"]["method"] == "export", pair.get("reason")
+    assert pair["import"]["data_storage_version"] == "2.0"
+    # Every memory of old's final snapshot, with the same counts and probes, now in the older format on new.
+    assert pair["restored"] == pair["baseline"] and all(p["restored"] for p in pair["probes"])
+    ev = lab.evidence("new1", PAIR1)
+    assert ev and ev["restored"] == ev["baseline"]
+    py = "/opt/openclaw-memory/venv/bin/python"
+    dsv = lab.host("new1").run(f"{py} -c \"import lance; print(lance.dataset('{DB}/memories.lance')"
+                               ".data_storage_version)\"").stdout.strip()
+    assert dsv == "2.0"
+    assert lab.count("new1") >= pair["baseline"]["total"]  # its gateway writes on
+    assert "- method: export/import into data storage version 2.0 (requested)" in path.with_suffix(".md").read_text()
+    assert lab.gateway_pid("old1") is None and lab.gateway_pid("new1") is not None
+
+
 # --------------------------------------------------------------------------- two pairs, one fails
 
 
