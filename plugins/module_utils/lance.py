@@ -162,19 +162,18 @@ def error_text(exc):
 # --------------------------------------------------------------------------- files of a version
 
 
-def version_files(ds, table_dir):
+def version_files(ds, table_dir, fragments=None):
     """Relative paths (inside the table dir) of every file that version `ds.version` needs.
 
     The manifest, each fragment's data files (and blob sidecar dirs), deletion
     files, and every file of each index segment. Files written once, so a copy
-    of exactly these opens at the same version.
+    of exactly these opens at the same version. `fragments`: `fragment_list(ds)`
+    when the caller has it already (reading it costs ~25 us per fragment).
     """
     files = [manifest_relpath(table_dir, ds.version)]
-    for frag in ds.get_fragments():
-        meta = frag.metadata
-        for df in fragment_data_files(meta):
-            files.extend(_data_file_with_sidecars(table_dir, "data/" + df.path))
-        dele = frag.deletion_file()
+    for _fid, data_files, dele in (fragment_list(ds) if fragments is None else fragments):
+        for path in data_files:
+            files.extend(_data_file_with_sidecars(table_dir, "data/" + path))
         if dele:
             files.append(dele)
     for idx in index_list(ds):
@@ -184,6 +183,21 @@ def version_files(ds, table_dir):
                 for name in names:
                     files.append(os.path.relpath(os.path.join(root, name), table_dir))
     return sorted(set(files))
+
+
+def fragment_list(ds):
+    """[(fragment id, [data file paths inside data/], deletion file path or None)] of a version, in table order."""
+    out = []
+    for frag in ds.get_fragments():
+        out.append((frag.fragment_id, [_data_file_path(df) for df in fragment_data_files(frag.metadata)],
+                    frag.deletion_file() or None))
+    return out
+
+
+def _data_file_path(df):
+    """A DataFile's path; pylance 14's `path` property defines a class on every call (~20 us), `_path` is plain."""
+    path = getattr(df, "_path", None)
+    return path if isinstance(path, str) else df.path
 
 
 def fragment_data_files(meta):
@@ -375,6 +389,168 @@ def memory_stats(ds, probes=3, probe_query=None, query_limit=20):
     if probe_query is not None and "query_matches" not in out:
         out["query_matches"] = []
     return out
+
+
+# --------------------------------------------------------------------------- counts fragment by fragment
+
+FRAGMENT_COUNTS_FORMAT = "openclaw.memory/fragment-counts-v1"
+FRAGMENT_FIELDS = ("id", "files", "deletion", "rows", "oldest", "newest", "counts", "probes")
+
+
+def fragment_stats(ds, probes=3, previous=None, fragments=None):
+    """`memory_stats(ds, probes)` counted fragment by fragment, reusing `previous` for fragments that did not change.
+
+    Lance never rewrites a file, so a fragment with the same id, data files and deletion file as one in
+    `previous` (the `record` of an earlier call, for an earlier version of this table or a copy of it)
+    holds the same live rows: its counts, oldest/newest and probe candidates are taken from there and only
+    the other fragments are read. The caller passes only entries that describe the same bytes (a snapshot
+    passes the fragments whose files it hard-linked from the snapshot the record belongs to).
+    Probes stay exact: each fragment keeps its own `probes` smallest sha256(id) rows with their offsets
+    among its live rows; the table's probes are the smallest of those, at the fragment's start offset plus
+    that offset (the row offsets `fetch_memories` takes, as in memory_stats).
+    `fragments`: `fragment_list(ds)` when the caller has it.
+
+    Returns (stats, record, info): stats as memory_stats returns them; record, a JSON-ready dict to pass
+    as `previous` next time (None when a value cannot round-trip through JSON); info {fragments, reused,
+    counted, probe_offsets (the probes' row offsets, in the order of stats["probes"])}.
+    """
+    scan = StatsScan(ds.schema.names, probes)
+    columns = {c: str(ds.schema.field(c).type) for c in scan.columns}
+    frags = fragment_list(ds) if fragments is None else fragments
+    known = _known_fragments(previous, columns, scan.probes)
+    entries = {}  # fragment id: [rows, oldest, newest, counts, probes] (FRAGMENT_FIELDS[3:])
+    todo = []
+    for fid, files, dele in frags:
+        hit = known.get((fid, tuple(files), dele))
+        if hit is None:
+            todo.append(fid)
+        else:
+            entries[fid] = hit
+    counted = _count_fragments(ds, scan, None if len(todo) == len(frags) else todo) if todo else {}
+    entries.update(counted)
+    heap = []
+    start = 0
+    for fid, _files, _dele in frags:
+        e = entries.get(fid)
+        if e is None:  # no live rows
+            e = entries[fid] = _new_entry(scan)
+        rows, oldest, newest, counts, cands = e
+        for mem_id, local in cands[:scan.probes]:
+            k = _probe_key(mem_id)
+            if len(heap) < scan.probes:
+                heapq.heappush(heap, _Rev(k, mem_id, start + local))
+            elif k < heap[0].key:
+                heapq.heapreplace(heap, _Rev(k, mem_id, start + local))
+        start += rows
+        for key, bucket in counts.items():
+            total = scan.counts[key]
+            for v, n in bucket.items():
+                total[v] = total.get(v, 0) + n
+        if oldest is not None:
+            scan.oldest = oldest if scan.oldest is None else min(scan.oldest, oldest)
+            scan.newest = newest if scan.newest is None else max(scan.newest, newest)
+    if len(todo) < len(frags) and start != ds.count_rows():
+        # Reused entries that do not add up to the manifest's row count: trust none, count everything.
+        return fragment_stats(ds, probes, None, frags)
+    scan.total = start
+    scan._heap = heap
+    record = None
+    if all(_recordable(e) for e in counted.values()):
+        record = {
+            "format": FRAGMENT_COUNTS_FORMAT,
+            "columns": columns,
+            "probes": scan.probes,
+            "fields": list(FRAGMENT_FIELDS),
+            "fragments": [[fid, list(files), dele] + list(entries[fid]) for fid, files, dele in frags],
+        }
+    info = {"fragments": len(frags), "reused": len(frags) - len(todo), "counted": len(todo),
+            "probe_offsets": [r.offset for r in sorted(heap, key=lambda r: r.key)]}
+    return scan.result(ds), record, info
+
+
+def _new_entry(scan):
+    return [0, None, None, {key: {} for key, _col in scan.groups}, []]
+
+
+def _count_fragments(ds, scan, fids):
+    """{fragment id: entry} for the fragments `fids` (None: every fragment), in one ordered scan."""
+    kw = {}
+    if fids is not None:
+        kw["fragments"] = [ds.get_fragment(fid) for fid in fids]
+    scanner = ds.scanner(columns=scan.columns, with_row_address=True, batch_size=65536, scan_in_order=True,
+                         fragment_readahead=FRAGMENT_READAHEAD, **kw)
+    out = {}
+    heaps = {}
+    seen = {}
+    aggs = [("_frag", "count")] + ([(scan.created, "min"), (scan.created, "max")] if scan.created else [])
+    for chunk in coalesced(scanner.to_batches(), GROUP_ROWS):
+        t = chunk.combine_chunks()
+        frag = pc.shift_right(t.column("_rowaddr"), 32).cast(pa.int64())
+        t = t.append_column("_frag", frag)
+        g = t.group_by("_frag", use_threads=False).aggregate(aggs)
+        cols = [g.column("_frag").to_pylist(), g.column("_frag_count").to_pylist()]
+        if scan.created:
+            cols += [g.column(scan.created + "_min").to_pylist(), g.column(scan.created + "_max").to_pylist()]
+        for i, fid in enumerate(cols[0]):
+            e = out.get(fid)
+            if e is None:
+                e = out[fid] = _new_entry(scan)
+                heaps[fid] = []
+            e[0] += cols[1][i]
+            if scan.created and cols[2][i] is not None:
+                e[1] = cols[2][i] if e[1] is None else min(e[1], cols[2][i])
+                e[2] = cols[3][i] if e[2] is None else max(e[2], cols[3][i])
+        for key, col in scan.groups:
+            g = t.group_by(["_frag", col], use_threads=False).aggregate([("_frag", "count")])
+            for fid, v, n in zip(g.column("_frag").to_pylist(), g.column(col).to_pylist(),
+                                 g.column("_frag_count").to_pylist(), strict=True):
+                bucket = out[fid][3][key]
+                v = v if v is not None else "(none)"
+                bucket[v] = bucket.get(v, 0) + n
+        if scan.probes:
+            for fid, mem_id in zip(frag.to_pylist(), t.column("id").to_pylist(), strict=True):
+                # Rows of a fragment come in order (ordered scan): the row's offset among its live rows.
+                local = seen.get(fid, 0)
+                seen[fid] = local + 1
+                k = _probe_key(mem_id)
+                heap = heaps[fid]
+                if len(heap) < scan.probes:
+                    heapq.heappush(heap, _Rev(k, mem_id, local))
+                elif k < heap[0].key:
+                    heapq.heapreplace(heap, _Rev(k, mem_id, local))
+    for fid, heap in heaps.items():
+        out[fid][4] = [[r.mem_id, r.offset] for r in sorted(heap, key=lambda r: r.key)]
+    return out
+
+
+def _known_fragments(previous, columns, probes):
+    """{(id, files, deletion): entry} of a previous record that counted the same columns, else {}."""
+    if not isinstance(previous, dict) or previous.get("format") != FRAGMENT_COUNTS_FORMAT:
+        return {}
+    if previous.get("columns") != columns or previous.get("fields") != list(FRAGMENT_FIELDS):
+        return {}
+    if not isinstance(previous.get("probes"), int) or previous["probes"] < probes:
+        return {}
+    out = {}
+    try:
+        for item in previous.get("fragments") or []:
+            fid, files, dele, rows, oldest, newest, counts, cands = item
+            if not (isinstance(rows, int) and isinstance(counts, dict) and isinstance(cands, list)):
+                return {}
+            out[(fid, tuple(files), dele)] = item[3:]
+    except (TypeError, ValueError):
+        return {}
+    return out
+
+
+def _recordable(entry):
+    """True when an entry survives JSON unchanged (str group values and ids, numeric times)."""
+    _rows, oldest, newest, counts, cands = entry
+    if not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in (oldest, newest)):
+        return False
+    if not all(isinstance(v, str) for bucket in counts.values() for v in bucket):
+        return False
+    return all(isinstance(c[0], str) for c in cands)
 
 
 class _Rev:

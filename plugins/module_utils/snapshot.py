@@ -11,25 +11,33 @@ How a snapshot is made (Lance files are written once, see lance.py):
      version references are listed (`lance.version_files`, or
      `lance.history_files` for time travel);
   2. each file is hard-linked from the link-dest snapshot when that one holds
-     the same relative path with the same size and sha256, else copied (and
-     hashed while copying); a file that vanishes (a concurrent cleanup) makes
-     the table be pinned again;
+     the same relative path with the same size and mtime (a table file; or,
+     with verify_links / for workspace files, the same sha256), else copied
+     (and hashed while copying) by a small thread pool; a file that vanishes
+     (a concurrent cleanup) makes the table be pinned again;
   3. everything is built in `<dest>/.<name>.partial-<pid>`, checked (the copy
-     opens at the pinned versions with the source's rows and schema), then
+     opens at the pinned versions with the source's rows and schema), the
+     counts are read from the copy (only the fragments not hard-linked from
+     the link-dest snapshot whose per-fragment counts are known), then
      `SHA256SUMS` and `SNAPSHOT.json` are written and the directory is renamed
      to `<dest>/<name>` in one step. A directory is a complete snapshot only
-     when its `SNAPSHOT.json` has `format: openclaw.memory/snapshot-v1`.
+     when its `SNAPSHOT.json` has `format: openclaw.memory/snapshot-v1`;
+  4. the per-fragment counts go beside it, `<dest>/.<name>.fragments.json`
+     (a cache for the next snapshot, outside the snapshot and its SHA256SUMS).
 The source database is only ever read.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import ctypes
 import datetime
 import errno
 import fcntl
 import grp
 import hashlib
+import itertools
 import json
 import os
 import pwd
@@ -37,7 +45,10 @@ import re
 import shutil
 import socket
 import stat
+import threading
 import time
+from concurrent import futures
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.openclaw.memory.plugins.module_utils.checksums import SUMS_NAME, read_sums, write_sums
 from ansible_collections.openclaw.memory.plugins.module_utils.common import (
@@ -51,11 +62,13 @@ from ansible_collections.openclaw.memory.plugins.module_utils.common import (
 )
 from ansible_collections.openclaw.memory.plugins.module_utils.lance import (
     check_db_dir,
+    error_text,
+    fragment_list,
+    fragment_stats,
     history_files,
     is_table_dir,
     lib_versions,
     manifest_relpath,
-    memory_stats,
     open_table,
     require_lance,
     table_info,
@@ -77,8 +90,13 @@ DELETING_TAG = ".deleting-"
 HISTORY = ("latest", "all")
 LINK_NONE = ("none", "", None)
 MAX_PINS = 5
+# Copy threads (see _Stager): hashlib and file I/O release the GIL.
+COPY_WORKERS = 4
+COUNTS_SUFFIX = ".fragments.json"
 EMBEDDING_KEYS = ("provider", "model", "dimensions")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+@:-]*$")
+# `.<name>.fragments.json` (a snapshot's per-fragment counts), or `...partial-<pid>` while it is written.
+_COUNTS_RE = re.compile(r"^\.([A-Za-z0-9][A-Za-z0-9._+@:-]*)\.fragments\.json(\.partial-\d+)?$")
 _EXDEV = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP)
 _NOSPACE = (errno.ENOSPC, errno.EDQUOT)
 
@@ -130,9 +148,11 @@ def list_snapshots(dest, src=None):
 
 
 def cleanup_leftovers(dest):
-    """Remove staging and half-deleted dirs an interrupted run left in `dest`; returns their names.
+    """Remove what an interrupted run left in `dest`; returns the names removed.
 
-    Call only while holding the dest lock (`take_snapshot` does), so no live run owns them.
+    Staging and half-deleted dirs, half-written per-fragment counts files, and counts files whose snapshot
+    is gone (removed by hand). Call only while holding the dest lock (`take_snapshot` does), so no live run
+    owns them.
     """
     removed = []
     try:
@@ -140,10 +160,19 @@ def cleanup_leftovers(dest):
     except OSError:
         return removed
     for name in names:
-        if name.startswith(".") and (PARTIAL_TAG in name or DELETING_TAG in name):
-            path = os.path.join(dest, name)
+        if not name.startswith("."):
+            continue
+        path = os.path.join(dest, name)
+        if PARTIAL_TAG in name or DELETING_TAG in name:
             if os.path.isdir(path) and not os.path.islink(path):
                 shutil.rmtree(path, ignore_errors=True)
+                removed.append(name)
+                continue
+        m = _COUNTS_RE.match(name)
+        if m and os.path.isfile(path) and not os.path.islink(path) and (
+                m.group(2) or not os.path.isdir(os.path.join(dest, m.group(1)))):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
                 removed.append(name)
     return removed
 
@@ -176,6 +205,8 @@ def prune_snapshots(dest, retain=None, retain_days=None, src=None, now=None, che
             trash = os.path.join(dest, ".%s%s%d" % (snap["name"], DELETING_TAG, os.getpid()))
             os.rename(snap["path"], trash)
             shutil.rmtree(trash)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(_counts_path(snap["path"]))
         removed.append(snap["name"])
     return removed
 
@@ -195,14 +226,16 @@ def _check_retention(retain, retain_days):
 class _File:
     """One file of the snapshot: where it comes from and how it gets there."""
 
-    __slots__ = ("rel", "src", "size", "sha", "action")
+    __slots__ = ("rel", "src", "size", "mtime_ns", "sha", "action", "placed")
 
-    def __init__(self, rel, src, size):
+    def __init__(self, rel, src, size, mtime_ns=None):
         self.rel = rel  # path inside the snapshot ('/'-separated)
         self.src = src  # absolute source path
         self.size = size
+        self.mtime_ns = mtime_ns  # of the source when pinned (table files); None: compare by sha256
         self.sha = None
         self.action = None  # "copy" | "link"
+        self.placed = False  # in the staging dir, with sha and size of what is there
 
 
 def _pin_table(name, table_dir, history):
@@ -211,8 +244,13 @@ def _pin_table(name, table_dir, history):
     Raises _Vanished when a listed file is gone (a cleanup ran between open and stat).
     """
     ds = open_table(table_dir)
+    frags = None
     try:
-        rels = version_files(ds, table_dir) if history == "latest" else history_files(ds, table_dir)
+        if history == "latest":
+            frags = fragment_list(ds)
+            rels = version_files(ds, table_dir, fragments=frags)
+        else:
+            rels = history_files(ds, table_dir)
     except FileNotFoundError as e:
         raise _Vanished(str(e)) from None
     except MemoryToolError:
@@ -231,8 +269,9 @@ def _pin_table(name, table_dir, history):
             raise MemoryToolError(
                 "Cannot read '%s' in src: permission denied; run as the database owner or with become" % path
             ) from None
-        files.append(_File(prefix + "/" + rel, path, st.st_size))
-    return {"name": name, "dir": table_dir, "ds": ds, "info": table_info(ds), "files": files, "prefix": prefix}
+        files.append(_File(prefix + "/" + rel, path, st.st_size, st.st_mtime_ns))
+    return {"name": name, "dir": table_dir, "ds": ds, "info": table_info(ds), "files": files, "prefix": prefix,
+            "fragments": frags}
 
 
 def _workspace_files(workspace, warnings):
@@ -275,17 +314,18 @@ def _workspace_files(workspace, warnings):
 
 
 def _resolve_link_base(dest, link_dest, src):
-    """The snapshot to hard-link unchanged files from: {name, path, sums} or None."""
+    """The snapshot to hard-link unchanged files from: {name, path, sums, meta} or None."""
     if link_dest in LINK_NONE:
         return None
     if link_dest == "auto":
         snaps = list_snapshots(dest, src=src) or list_snapshots(dest)
         if not snaps:
             return None
-        path = snaps[0]["path"]
+        path, meta = snaps[0]["path"], snaps[0]["meta"]
     else:
         path = link_dest
-        if read_snapshot_meta(path) is None:
+        meta = read_snapshot_meta(path)
+        if meta is None:
             raise MemoryToolError(
                 "link_dest '%s' is not a complete snapshot made by lance_snapshot (no %s with format %s); "
                 "pass a snapshot directory, 'auto' or 'none'" % (path, META_NAME, FORMAT)
@@ -294,13 +334,16 @@ def _resolve_link_base(dest, link_dest, src):
         sums = read_sums(os.path.join(path, SUMS_NAME))
     except MemoryToolError:
         return None
-    return {"name": os.path.basename(path.rstrip("/")), "path": path, "sums": sums}
+    return {"name": os.path.basename(path.rstrip("/")), "path": path, "sums": sums, "meta": meta}
 
 
-def _decide_links(files, base, uid, gid, mode):
-    """Mark each file 'link' (same rel path, size and sha256 in the base, same owner and mode) or 'copy'.
+def _decide_links(files, base, uid, gid, mode, verify_links=False):
+    """Mark each file 'link' (same rel path, size and content in the base, same owner and mode) or 'copy'.
 
-    The base's recorded checksums are reused; a candidate source file is hashed to compare.
+    The base's recorded checksums are reused. A table file whose size and mtime_ns equal the base's copy
+    (copy_file keeps the source's mtime, and Lance writes each file once under a new name) is taken as
+    that file without reading it, unless `verify_links`; any other candidate source file is hashed and
+    compared with the base's checksum.
     """
     for f in files:
         f.action = "copy"
@@ -312,6 +355,10 @@ def _decide_links(files, base, uid, gid, mode):
             continue
         if (not stat.S_ISREG(st.st_mode) or st.st_size != f.size or st.st_uid != uid or st.st_gid != gid
                 or stat.S_IMODE(st.st_mode) != mode):
+            continue
+        if f.sha is None and not verify_links and f.mtime_ns is not None and st.st_mtime_ns == f.mtime_ns:
+            f.sha = base["sums"][f.rel]
+            f.action = "link"
             continue
         if f.sha is None:
             try:
@@ -371,49 +418,138 @@ def _chown(path, uid, gid):
         os.chown(path, uid, gid)
 
 
-def _place(f, staging, base, dir_mode, mode, uid, gid, made, stats, progress):
-    """Put one planned file into the staging dir (link or copy)."""
-    dst = os.path.join(staging, f.rel)
-    _ensure_dir(os.path.dirname(dst), dir_mode, uid, gid, made)
-    if f.action == "link":
+class _Stager:
+    """Puts planned files into the staging dir: hard links in this thread, copies in a small thread pool.
+
+    hashlib and file I/O release the GIL, so copies overlap. Creating a file costs more than its few KB
+    here, and the kernel creates the files of one directory one at a time (ext4 holds the directory's
+    lock meanwhile), so each pool thread creates its files in a scratch dir of its own inside the staging
+    dir and renames them into place (a rename is cheap). The first error (a vanished source file,
+    ENOSPC, ...) is raised only after every copy under way has stopped, so the caller may remove the
+    staging dir or re-pin at once. Results are applied in plan order, so sums and counters do not depend
+    on which copy finished first.
+    """
+
+    def __init__(self, staging, base, dir_mode, mode, uid, gid, stats, progress, workers=None):
+        self.staging = staging
+        self.base = base
+        self.dir_mode, self.mode, self.uid, self.gid = dir_mode, mode, uid, gid
+        self.stats = stats
+        self.progress = progress
+        self.made = {staging}
+        self.workers = max(1, int(COPY_WORKERS if workers is None else workers))
+        self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="snapshot-copy") if self.workers > 1 else None
+        self.scratch = []  # each pool thread's scratch dir in the staging dir
+        self._local = threading.local()
+        self._seq = itertools.count()
+
+    def close(self, failed=False):
+        """Stop the pool and remove the (empty) scratch dirs: before the staging dir is checked.
+
+        `failed`: only stop the pool (the caller removes the whole staging dir).
+        """
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+        while self.scratch and not failed:
+            with contextlib.suppress(FileNotFoundError):
+                os.rmdir(self.scratch.pop())
+
+    def place_all(self, files):
+        """Link or copy each planned file; returns when all are in place."""
+        window = collections.deque()
         try:
-            os.link(os.path.join(base["path"], f.rel), dst)
-            stats["bytes_linked"] += f.size
-            stats["files_linked"] += 1
-            if progress:
-                progress("link", f.rel)
-            return
+            for f in files:
+                dst = os.path.join(self.staging, f.rel)
+                _ensure_dir(os.path.dirname(dst), self.dir_mode, self.uid, self.gid, self.made)
+                if f.action == "link" and self._link(f, dst):
+                    continue
+                if self.progress:
+                    self.progress("copy", f.rel)
+                if self.pool is None:
+                    self._copied(f, self._copy(f.src, dst))
+                    continue
+                window.append((f, self.pool.submit(self._copy, f.src, dst)))
+                if len(window) >= 4 * self.workers:
+                    f0, fut = window.popleft()
+                    self._copied(f0, fut.result())
+            while window:
+                f0, fut = window.popleft()
+                self._copied(f0, fut.result())
+        except BaseException:
+            for _f, fut in window:
+                fut.cancel()
+            futures.wait([fut for _f, fut in window])
+            raise
+
+    def _link(self, f, dst):
+        try:
+            os.link(os.path.join(self.base["path"], f.rel), dst)
         except OSError as e:
             if e.errno not in _EXDEV:
                 raise
-            stats["warnings"].add("link_dest '%s' cannot be hard-linked from dest (%s): files were copied instead"
-                                  % (base["path"], os.strerror(e.errno)))
+            self.stats["warnings"].add("link_dest '%s' cannot be hard-linked from dest (%s): files were copied "
+                                       "instead" % (self.base["path"], os.strerror(e.errno)))
             f.action = "copy"
-    if progress:
-        progress("copy", f.rel)
-    sha, n = copy_file(f.src, dst, mode)
-    f.sha, f.size = sha, n  # a workspace file edited since it was hashed: the copy's hash is the truth
-    _chown(dst, uid, gid)
-    stats["bytes_copied"] += n
-    stats["files_copied"] += 1
+            return False
+        f.placed = True
+        self.stats["bytes_linked"] += f.size
+        self.stats["files_linked"] += 1
+        if self.progress:
+            self.progress("link", f.rel)
+        return True
+
+    def _copy(self, src, dst):
+        """Copy one file (in a pool thread: created in the thread's own scratch dir, then renamed into place)."""
+        if self.pool is None:
+            out = copy_file(src, dst, self.mode)
+            _chown(dst, self.uid, self.gid)
+            return out
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = os.path.join(self.staging, ".copy-%d" % next(self._seq))
+            os.mkdir(scratch, 0o700)
+            self.scratch.append(scratch)
+        tmp = os.path.join(scratch, str(next(self._seq)))
+        out = copy_file(src, tmp, self.mode)
+        _chown(tmp, self.uid, self.gid)
+        os.rename(tmp, dst)
+        return out
+
+    def _copied(self, f, result):
+        f.sha, f.size = result  # a workspace file edited since it was hashed: the copy's hash is the truth
+        f.placed = True
+        self.stats["bytes_copied"] += f.size
+        self.stats["files_copied"] += 1
 
 
-def _stage_table(pin, src_tables, staging, base, history, dir_mode, mode, uid, gid, made, stats, progress):
+def _stage_table(pin, src_tables, stager, history, verify_links):
     """Copy/link one table's pinned files; on a vanished file pin again (up to MAX_PINS)."""
     name = pin["name"]
+    staging = stager.staging
     for attempt in range(1, MAX_PINS + 1):
         try:
+            todo = pin["files"]
             if attempt > 1:
+                placed = {f.rel: f for f in pin["files"] if f.placed}
                 pin = _pin_table(name, src_tables[name], history)
-                _decide_links(pin["files"], base, uid, gid, mode)
+                _decide_links(pin["files"], stager.base, stager.uid, stager.gid, stager.mode, verify_links)
                 _drop_stale(staging, pin)
-            if progress:
-                progress("pinned", "%s@%d" % (name, pin["ds"].version))
-            for f in pin["files"]:
-                if not os.path.lexists(os.path.join(staging, f.rel)):
-                    _place(f, staging, base, dir_mode, mode, uid, gid, made, stats, progress)
+                todo = []
+                for f in pin["files"]:
+                    dst = os.path.join(staging, f.rel)
+                    old = placed.get(f.rel)
+                    if old is not None:  # staged by the pin before, still needed
+                        f.sha, f.size, f.action, f.placed = old.sha, old.size, old.action, True
+                        continue
+                    if os.path.lexists(dst):  # a copy that finished after the file that vanished
+                        os.unlink(dst)
+                    todo.append(f)
+            if stager.progress:
+                stager.progress("pinned", "%s@%d" % (name, pin["ds"].version))
+            stager.place_all(todo)
             return pin
         except _Vanished as e:
+            stats = stager.stats
             stats["repins"] += 1
             last = str(e)
     raise MemoryToolError(
@@ -645,7 +781,8 @@ def _unique_default_name(dest, now):
 
 def take_snapshot(src, dest, name=None, link_dest="auto", history="latest", workspace=None, retain=None,
                   retain_days=None, force=False, owner=None, group=None, mode=None, dir_mode=None,
-                  embedding=None, probes=3, check_mode=False, now=None, lock_timeout=60, progress=None):
+                  embedding=None, probes=3, check_mode=False, now=None, lock_timeout=60, progress=None,
+                  verify_links=False):
     """Snapshot the LanceDB database `src` into `dest/<name>`; see the module docs for every option.
 
     Returns the result dict of the `lance_snapshot` module (snapshot, name,
@@ -682,17 +819,19 @@ def take_snapshot(src, dest, name=None, link_dest="auto", history="latest", work
             raise MemoryToolError("dest '%s' is not writable by this user; fix its owner/mode or use become" % dest)
         with _DestLock(dest, lock_timeout):
             result = _run(src, src_tables, dest, name, link_dest, history, workspace, retain, retain_days, force,
-                          uid, gid, mode, dir_mode, embedding, probes, False, now_epoch, progress, warnings, src_real)
+                          uid, gid, mode, dir_mode, embedding, probes, False, now_epoch, progress, warnings, src_real,
+                          verify_links=verify_links)
     else:
         result = _run(src, src_tables, dest, name, link_dest, history, workspace, retain, retain_days, force,
-                      uid, gid, mode, dir_mode, embedding, probes, True, now_epoch, progress, warnings, src_real)
+                      uid, gid, mode, dir_mode, embedding, probes, True, now_epoch, progress, warnings, src_real,
+                      verify_links=verify_links)
     result["duration_s"] = round(time.monotonic() - started, 3)
     result["warnings"] = warnings + result.pop("_warnings", [])
     return result
 
 
 def _run(src, src_tables, dest, name, link_dest, history, workspace, retain, retain_days, force, uid, gid, mode,
-         dir_mode, embedding, probes, check_mode, now_epoch, progress, warnings, src_real):
+         dir_mode, embedding, probes, check_mode, now_epoch, progress, warnings, src_real, verify_links=False):
     cleaned = [] if check_mode else cleanup_leftovers(dest)
     snaps = list_snapshots(dest) if os.path.isdir(dest) else []
     own = [s for s in snaps if s["meta"].get("src") == src_real]
@@ -730,9 +869,9 @@ def _run(src, src_tables, dest, name, link_dest, history, workspace, retain, ret
     base = _resolve_link_base(dest, link_dest, src_real)
     all_files = []
     for pin in pins.values():
-        _decide_links(pin["files"], base, uid, gid, mode)
+        _decide_links(pin["files"], base, uid, gid, mode, verify_links)
         all_files.extend(pin["files"])
-    _decide_links(ws_files, base, uid, gid, mode)
+    _decide_links(ws_files, base, uid, gid, mode, verify_links)
     all_files.extend(ws_files)
     to_copy = [f for f in all_files if f.action == "copy"]
     plan_copy = sum(f.size for f in to_copy)
@@ -765,25 +904,27 @@ def _run(src, src_tables, dest, name, link_dest, history, workspace, retain, ret
     staging = os.path.join(dest, ".%s%s%d" % (name, PARTIAL_TAG, os.getpid()))
     stats = {"bytes_copied": 0, "bytes_linked": 0, "files_copied": 0, "files_linked": 0, "repins": 0,
              "warnings": set()}
+    base_counts = _read_counts(base, _stats_table(pins))
+    stager = _Stager(staging, base, dir_mode, mode, uid, gid, stats, progress)
     try:
         os.mkdir(staging, dir_mode)
         _chown(staging, uid, gid)
-        made = {staging}
         for tname in sorted(pins):
-            pins[tname] = _stage_table(pins[tname], src_tables, staging, base, history, dir_mode, mode, uid, gid,
-                                       made, stats, progress)
-        for f in ws_files:
-            _place(f, staging, base, dir_mode, mode, uid, gid, made, stats, progress)
-        meta, sums = _finish(staging, name, src_real, pins, ws_files, workspace, history, base, embedding, probes,
-                             now_epoch, stats, mode, uid, gid)
+            pins[tname] = _stage_table(pins[tname], src_tables, stager, history, verify_links)
+        stager.place_all(ws_files)
+        stager.close()
+        meta, sums = _finish(staging, name, src_real, pins, ws_files, workspace, history, base, base_counts,
+                             embedding, probes, now_epoch, stats, mode, uid, gid)
         written = [f for p in pins.values() for f in p["files"]] + ws_files
-        _sync_tree(staging, sorted(made, key=len, reverse=True),
-                   [os.path.join(staging, f.rel) for f in written if f.action == "copy"])
+        _sync_tree(staging, sorted(stager.made, key=len, reverse=True),
+                   [os.path.join(staging, f.rel) for f in written if f.action == "copy"]
+                   + [os.path.join(staging, n) for n in (SUMS_NAME, META_NAME)])
         if os.path.lexists(final):
             raise MemoryToolError("Snapshot '%s' appeared while this run was writing it; re-run" % final)
         os.rename(staging, final)
         _fsync_dir(dest)
     except OSError as e:
+        stager.close(failed=True)
         shutil.rmtree(staging, ignore_errors=True)
         if e.errno in _NOSPACE:
             raise MemoryToolError(
@@ -796,9 +937,14 @@ def _run(src, src_tables, dest, name, link_dest, history, workspace, retain, ret
         raise MemoryToolError("Snapshot '%s' failed while writing to '%s': %s; nothing was kept and src was not "
                               "touched" % (name, dest, e)) from None
     except BaseException:
+        stager.close(failed=True)
         shutil.rmtree(staging, ignore_errors=True)
         raise
 
+    if stats.get("counts_record") is not None:
+        err = _write_counts(final, stats["counts_record"], _stats_table(pins), meta, mode, uid, gid)
+        if err:
+            stats["warnings"].add(err)
     removed = prune_snapshots(dest, retain, retain_days, src=src_real, now=now_epoch)
     return {
         "changed": True,
@@ -816,27 +962,33 @@ def _run(src, src_tables, dest, name, link_dest, history, workspace, retain, ret
         "removed": removed,
         "cleaned": cleaned,
         "repins": stats["repins"],
+        "fragment_counts": stats.get("fragment_counts"),
         "checksums": os.path.join(final, SUMS_NAME),
         "metadata": os.path.join(final, META_NAME),
         "_warnings": sorted(stats["warnings"]),
     }
 
 
-def _finish(staging, name, src_real, pins, ws_files, workspace, history, base, embedding, probes, now_epoch, stats,
-            mode, uid, gid):
-    """Check the staged tables, then write SHA256SUMS and SNAPSHOT.json into the staging dir."""
+def _finish(staging, name, src_real, pins, ws_files, workspace, history, base, base_counts, embedding, probes,
+            now_epoch, stats, mode, uid, gid):
+    """Check the staged tables, then write SHA256SUMS and SNAPSHOT.json into the staging dir.
+
+    The counts come from the staged copy; with `base_counts` (the link-dest snapshot's per-fragment counts)
+    only fragments whose files were not all hard-linked from it are read.
+    """
     sums = {}
     tables = {}
     stats_table = _stats_table(pins)
     stats_ds = None
     for tname, pin in sorted(pins.items()):
         ds, info = _post_check(staging, pin)
+        manifest_rel = pin["prefix"] + "/" + _manifest_of(pin)
         manifest = None
         nbytes = 0
         for f in pin["files"]:
             sums[f.rel] = f.sha if f.sha is not None else base["sums"][f.rel]
             nbytes += f.size
-            if f.rel == pin["prefix"] + "/" + _manifest_of(pin):
+            if f.rel == manifest_rel:
                 manifest = f.rel
         info = dict(info, files=len(pin["files"]), bytes=nbytes, manifest=manifest, schema=info["columns"])
         tables[tname] = info
@@ -844,7 +996,18 @@ def _finish(staging, name, src_real, pins, ws_files, workspace, history, base, e
             stats_ds = ds
     for f in ws_files:
         sums[f.rel] = f.sha
-    counts = memory_stats(stats_ds, probes=probes) if stats_ds is not None else {}
+    counts = {}
+    if stats_ds is not None:
+        pin = pins[stats_table]
+        previous = _reusable_counts(base_counts, pin) if base_counts else None
+        try:
+            counts, record, info = fragment_stats(stats_ds, probes=probes, previous=previous,
+                                                  fragments=pin["fragments"])
+        except Exception as e:  # noqa: BLE001 - Lance raises plain exceptions on a file it cannot decode
+            raise MemoryToolError("The snapshot copy of table '%s' does not read: %s; nothing was kept, re-run the "
+                                  "snapshot" % (stats_table, error_text(e))) from None
+        stats["fragment_counts"] = {k: info[k] for k in ("fragments", "reused", "counted")}
+        stats["counts_record"] = record
     sums_path = write_sums(os.path.join(staging, SUMS_NAME), sums)
     total_bytes = sum(f.size for p in pins.values() for f in p["files"]) + sum(f.size for f in ws_files)
     meta = {
@@ -880,15 +1043,80 @@ def _finish(staging, name, src_real, pins, ws_files, workspace, history, base, e
     }
     meta_path = os.path.join(staging, META_NAME)
     fd = os.open(meta_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
+    with os.fdopen(fd, "w", encoding="utf-8") as f:  # flushed to disk with the rest by _sync_tree
         json.dump(meta, f, indent=1, sort_keys=True)
         f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
     for p in (sums_path, meta_path):
         os.chmod(p, mode)
         _chown(p, uid, gid)
     return meta, sums
+
+
+def _counts_path(snapshot_path):
+    """The per-fragment counts of a snapshot: `<dest>/.<name>.fragments.json`, beside it.
+
+    Not inside the snapshot: there every file is in SHA256SUMS (lance_verify reports any other), and
+    what SHA256SUMS lists outside workspace/ is restored into the database directory. A cache: when it is
+    missing or does not belong to that snapshot, the next snapshot counts every row.
+    """
+    parent, name = os.path.split(snapshot_path.rstrip("/"))
+    return os.path.join(parent, "." + name + COUNTS_SUFFIX)
+
+
+def _read_counts(base, table):
+    """The link-dest snapshot's per-fragment counts record of `table`, or None."""
+    if base is None or table is None:
+        return None
+    try:
+        with open(_counts_path(base["path"]), encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    want = ((base.get("meta") or {}).get("checksums") or {}).get("sha256")
+    if (not isinstance(data, dict) or data.get("snapshot") != base["name"] or data.get("table") != table
+            or not want or data.get("sums_sha256") != want):
+        return None
+    return data
+
+
+def _reusable_counts(record, pin):
+    """The record's fragments whose data and deletion files this snapshot hard-linked from the record's snapshot.
+
+    Linked files are the same bytes the record was counted from; any other fragment is counted again.
+    """
+    linked = {f.rel for f in pin["files"] if f.action == "link"}
+    data = pin["prefix"] + "/data/"
+    top = pin["prefix"] + "/"
+    keep = []
+    try:
+        for item in record.get("fragments") or []:
+            files, dele = item[1], item[2]
+            if all(data + p in linked for p in files) and (dele is None or top + dele in linked):
+                keep.append(item)
+    except (TypeError, IndexError, KeyError):
+        return None
+    return dict(record, fragments=keep)
+
+
+def _write_counts(snapshot_path, record, table, meta, mode, uid, gid):
+    """Save the per-fragment counts beside the snapshot (compact JSON); returns a warning or None."""
+    path = _counts_path(snapshot_path)
+    tmp = "%s%s%d" % (path, PARTIAL_TAG, os.getpid())
+    head = dict(record, snapshot=os.path.basename(snapshot_path), table=table,
+                sums_sha256=meta["checksums"]["sha256"])
+    text = json.dumps(head, separators=(",", ":")) + "\n"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        _chown(tmp, uid, gid)
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        return ("the per-fragment counts of snapshot '%s' could not be saved to '%s' (%s): the next snapshot will "
+                "count every row again" % (snapshot_path, path, e.strerror or e))
+    return None
 
 
 def _manifest_of(pin):

@@ -12,8 +12,13 @@ description:
   - Copies exactly the files that the latest version of each table in O(src) references (manifest,
     data files, blob sidecars, deletion files, index files), pinned at that version, so the snapshot
     is consistent while the gateway keeps writing. No need to stop it.
-  - Files that the previous snapshot already holds (same relative path, size and sha256) are
-    hard-linked instead of copied; only new fragments and manifests are written.
+  - Files that the previous snapshot already holds are hard-linked instead of copied; only new fragments and
+    manifests are written. A table file counts as held when the link-dest snapshot has the same relative path
+    with the same size and modification time (nanoseconds) and the same owner and mode; it is then not read
+    (see O(verify_links)). Lance writes every file once under a new name and never changes it, and a snapshot
+    copy keeps the source's modification time, so this is exact for Lance tables. Workspace files are always
+    compared by sha256.
+  - Copies run in a small pool of threads (at most 4 at once).
   - The snapshot is built in a hidden staging directory C(<dest>/.<name>.partial-<pid>) and renamed
     to C(<dest>/<name>) only when complete, so an interrupted run never leaves a directory that looks
     complete; leftovers of an interrupted run are removed by the next run.
@@ -24,6 +29,12 @@ description:
     M(openclaw.memory.lance_verify) checks against.
   - After writing, the snapshot is opened at the pinned versions and its rows and schema are compared
     with the source's pinned versions.
+  - The counts in C(SNAPSHOT.json) are read from the snapshot's copy. Per-fragment counts are kept beside
+    each snapshot in C(<dest>/.<name>.fragments.json) (0600, not part of the snapshot, removed with it);
+    the next snapshot that hard-links from it reads only the fragments it did not link (new fragments,
+    fragments with a new deletion file, everything after a compaction) and takes the others' counts from
+    there, so its time grows with the new memories rather than with the table. When that file is missing or
+    belongs to another snapshot, every row is counted.
   - O(src) is only read, never written.
 extends_documentation_fragment:
   - openclaw.memory.lance
@@ -120,6 +131,17 @@ options:
     description: Seconds to wait for another snapshot run on the same O(dest) to finish.
     type: int
     default: 60
+  verify_links:
+    description:
+      - Read and hash every source table file that the link-dest snapshot already holds with the same size
+        before hard-linking it, instead of trusting relative path + size + modification time.
+      - With V(false) (the default) a file rewritten in place with the same size and the same modification time
+        would be linked, so the snapshot would hold the link-dest's older bytes (still matching its own
+        C(SHA256SUMS)). Lance never rewrites a file, so only a foreign tool that also resets the modification
+        time could cause that. V(true) reads every such file, about every byte of the table's latest
+        version, on each run.
+    type: bool
+    default: false
 seealso:
   - module: openclaw.memory.lance_verify
   - module: openclaw.memory.openclaw_memory_facts
@@ -230,6 +252,14 @@ metadata:
   description: Path of the snapshot's C(SNAPSHOT.json).
   returned: always
   type: str
+fragment_counts:
+  description:
+    - For the table counted in C(SNAPSHOT.json) (C(memories)), how many fragments it has, how many of their
+      counts were taken from the link-dest snapshot's per-fragment counts (C(reused)), and how many were read
+      (C(counted)).
+  returned: when a snapshot was made (not when reused, not in check mode)
+  type: dict
+  sample: {"fragments": 5050, "reused": 5000, "counted": 50}
 plan:
   description: Check mode only. Relative paths that would be copied and linked (at most 1000 of each).
   returned: check mode, when a snapshot would be made
@@ -262,6 +292,7 @@ def main():
             embedding=dict(type="dict"),
             probes=dict(type="int", default=3),
             lock_timeout=dict(type="int", default=60),
+            verify_links=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -274,6 +305,7 @@ def main():
             workspace=p["workspace"], retain=p["retain"], retain_days=p["retain_days"], force=p["force"],
             owner=p["owner"], group=p["group"], mode=p["mode"], dir_mode=p["dir_mode"], embedding=p["embedding"],
             probes=p["probes"], check_mode=module.check_mode, lock_timeout=p["lock_timeout"],
+            verify_links=p["verify_links"],
         )
     except MemoryToolError as e:
         module.fail_json(msg=e.msg, **e.details)

@@ -14,8 +14,10 @@ import datetime
 import json
 import os
 import shutil
+import struct
 import subprocess
 import tempfile
+import threading
 import time
 
 import lance
@@ -26,6 +28,7 @@ import pytest
 from ansible_collections.openclaw.memory.plugins.module_utils import snapshot as S
 from ansible_collections.openclaw.memory.plugins.module_utils.checksums import read_sums, verify_sums
 from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError, sha256_file
+from ansible_collections.openclaw.memory.plugins.module_utils.lance import fragment_stats, memory_stats
 from lancedb.index import BTree, IvfPq
 
 DIM = 16
@@ -96,8 +99,12 @@ def tree_state(path):
 
 
 def visible(dest):
-    """Entries of dest except the lock file."""
-    return sorted(n for n in os.listdir(dest) if n != S.LOCK_NAME) if os.path.isdir(dest) else []
+    """Entries of dest except the lock file and the per-fragment counts of snapshots that are there."""
+    if not os.path.isdir(dest):
+        return []
+    names = set(os.listdir(dest)) - {S.LOCK_NAME}
+    return sorted(n for n in names if not (n.startswith(".") and n.endswith(S.COUNTS_SUFFIX)
+                                           and n[1:-len(S.COUNTS_SUFFIX)] in names))
 
 
 def table_rows(uri, version=None):
@@ -561,3 +568,228 @@ def test_namespace_manifest_table_is_kept(tmp_path):
         lance.dataset(str(src / "__manifest")).to_table())
     meta = json.load(open(r["metadata"]))
     assert meta["stats_table"] == "memories" and meta["total"] == 21
+
+
+# --------------------------------------------------------------------------- incremental counts and fast links
+
+
+def _recount(snapshot_dir, probes=3):
+    """Counts and probes of a snapshot's memories table read row by row (lance.memory_stats, a full scan)."""
+    return memory_stats(lance.dataset(os.path.join(snapshot_dir, "memories.lance")), probes=probes)
+
+
+def _baseline(meta):
+    return {k: meta[k] for k in ("total", "by_category", "by_agent", "by_scope", "oldest", "newest", "probes")}
+
+
+def _assert_counts_are_a_full_recount(r, probes=3):
+    meta = json.load(open(r["metadata"]))
+    full = _recount(r["snapshot"], probes)
+    assert _baseline(meta) == {k: full[k] for k in _baseline(meta)}
+    assert len(meta["probes"]) == probes
+    return meta
+
+
+def _fragment_ids(db):
+    return [f.fragment_id for f in lance.dataset(str(db / "memories.lance")).get_fragments()]
+
+
+def test_incremental_counts_equal_a_full_recount_after_adds_deletes_and_compaction(tmp_path):
+    """The counts a snapshot reuses from the previous one's per-fragment record are the rows' own counts."""
+    db = tmp_path / "lancedb"
+    make_db(db, n=200, per_commit_tail=6, blobs=False)
+    dest = tmp_path / "snaps"
+    first = snap(db, dest)
+    fragments = len(_fragment_ids(db))
+    assert first["fragment_counts"] == {"fragments": fragments, "reused": 0, "counted": fragments}
+    _assert_counts_are_a_full_recount(first)
+    assert os.path.isfile(S._counts_path(first["snapshot"]))
+
+    # adds: only the new fragments are read
+    for i in range(5):
+        add_memory(db, 1000 + i)
+    second = snap(db, dest)
+    assert second["fragment_counts"] == {"fragments": fragments + 5, "reused": fragments, "counted": 5}
+    meta = _assert_counts_are_a_full_recount(second)
+    assert meta["total"] == json.load(open(first["metadata"]))["total"] + 5
+
+    # deletes: a new deletion file for the bulk fragment, a one-row fragment gone, and each probe row of the
+    # last snapshot deleted, so the probes must come from rows never picked before
+    t = lancedb.connect(str(db)).open_table("memories")
+    gone = [p["id"] for p in meta["probes"]]
+    doomed = set(gone) | {"m000010", "m000203", "m001002"}
+    t.delete("id IN (%s)" % ", ".join("'%s'" % i for i in sorted(doomed)))
+    third = snap(db, dest)
+    counts = third["fragment_counts"]
+    assert counts["fragments"] == len(_fragment_ids(db)) and 0 < counts["counted"] < counts["fragments"]
+    meta3 = _assert_counts_are_a_full_recount(third)
+    assert not set(gone) & {p["id"] for p in meta3["probes"]}
+    assert meta3["total"] == meta["total"] - len(doomed)
+
+    # compaction renumbers every fragment: nothing can be reused, everything is counted again
+    before = set(_fragment_ids(db))
+    t.optimize()
+    assert not before & set(_fragment_ids(db))
+    fourth = snap(db, dest)
+    assert fourth["fragment_counts"]["reused"] == 0
+    assert _assert_counts_are_a_full_recount(fourth)["total"] == meta3["total"]
+
+    # and the compacted fragments are reused by the next one
+    add_memory(db, 2000)
+    fifth = snap(db, dest)
+    assert fifth["fragment_counts"]["counted"] == 1
+    _assert_counts_are_a_full_recount(fifth)
+    assert_equal_at_pin(fifth["snapshot"], db, fifth["tables"])
+
+
+def test_fragment_stats_reuse_is_exact_and_refused_when_it_cannot_be(tmp_path):
+    """lance.fragment_stats against memory_stats on real tables: reused through JSON, more probes, other schema."""
+    db = tmp_path / "lancedb"
+    make_db(db, n=30, per_commit_tail=30, indexes=False, blobs=False)  # most probes in one-row fragments
+    uri = str(db / "memories.lance")
+    ds = lance.dataset(uri)
+    stats, record, info = fragment_stats(ds, probes=5)
+    assert stats == memory_stats(ds, probes=5) and info["counted"] == info["fragments"]
+    record = json.loads(json.dumps(record))
+    for i in range(3):
+        add_memory(db, 500 + i)
+    # one one-row fragment deleted whole, the bulk fragment gets a new deletion file
+    lancedb.connect(str(db)).open_table("memories").delete("id IN ('m000031', 'm000007')")
+    ds = lance.dataset(uri)
+    stats, _rec, info = fragment_stats(ds, probes=5, previous=record)
+    assert stats == memory_stats(ds, probes=5)
+    assert {k: info[k] for k in ("fragments", "reused", "counted")} == {"fragments": 33, "reused": 29, "counted": 4}
+    # the probes' row offsets (what fetch_memories takes) point at the probe rows themselves
+    taken = ds.take(info["probe_offsets"], columns=["id"]).column("id").to_pylist()
+    assert taken == [p["id"] for p in stats["probes"]] and len(taken) == 5
+    # a record made for fewer probes cannot give more: counted again
+    _s, _r, info = fragment_stats(ds, probes=7, previous=record)
+    assert info["reused"] == 0
+    # entries that do not add up to the table's rows (a damaged record) are not trusted
+    bad = json.loads(json.dumps(record))
+    bad["fragments"][-1][3] += 1  # the last one-row fragment: unchanged, so it would be reused
+    stats, _r, info = fragment_stats(ds, probes=5, previous=bad)
+    assert stats == memory_stats(ds, probes=5) and info["reused"] == 0
+    # other counted columns (a column renamed in the manifest only): nothing is reused
+    lance.dataset(uri).alter_columns({"path": "agentId", "name": "agent"})
+    ds = lance.dataset(uri)
+    stats, _r, info = fragment_stats(ds, probes=5, previous=record)
+    assert info["reused"] == 0 and stats == memory_stats(ds, probes=5) and stats["by_agent"] is None
+
+
+def test_counts_file_lives_beside_the_snapshot_and_goes_with_it(db, tmp_path):
+    dest = tmp_path / "snaps"
+    first = snap(db, dest, mode="0640")
+    path = S._counts_path(first["snapshot"])
+    assert os.path.dirname(path) == str(dest) and os.path.basename(path) == ".%s.fragments.json" % first["name"]
+    assert os.stat(path).st_mode & 0o7777 == 0o640
+    # not part of the snapshot: lance_verify's checksums check and restore see only SHA256SUMS' files
+    assert verify_sums(first["snapshot"], read_sums(first["checksums"]), ignore=("SHA256SUMS", "SNAPSHOT.json"))["ok"]
+    data = json.load(open(path))
+    assert (data["snapshot"], data["table"]) == (first["name"], "memories")
+    assert data["sums_sha256"] == sha256_file(first["checksums"])
+
+    # damaged or foreign: ignored, every row counted, same result
+    add_memory(db, 3000)
+    with open(path, "w") as f:
+        f.write('{"snapshot": "%s", "fragments": [' % first["name"])
+    second = snap(db, dest)
+    assert second["fragment_counts"]["reused"] == 0
+    _assert_counts_are_a_full_recount(second)
+    data = json.load(open(S._counts_path(second["snapshot"])))
+    data["sums_sha256"] = "0" * 64  # the counts of an earlier snapshot that had the same name
+    with open(S._counts_path(second["snapshot"]), "w") as f:
+        json.dump(data, f)
+    add_memory(db, 3001)
+    third = snap(db, dest)
+    assert third["fragment_counts"]["reused"] == 0
+
+    # a snapshot removed by hand leaves its counts file: removed by the next run, like a staging leftover;
+    # retention removes a snapshot's counts with it
+    shutil.rmtree(third["snapshot"])
+    partial = dest / (".%s.fragments.json%s99" % (second["name"], S.PARTIAL_TAG))
+    partial.write_text("{")
+    add_memory(db, 3002)
+    fourth = snap(db, dest, retain=1)
+    assert sorted(fourth["cleaned"]) == sorted([".%s.fragments.json" % third["name"], partial.name])
+    assert fourth["removed"] == [first["name"], second["name"]]
+    assert sorted(os.listdir(dest)) == sorted([S.LOCK_NAME, fourth["name"], ".%s.fragments.json" % fourth["name"]])
+    # a snapshot whose name ends like a counts file is not mistaken for one
+    odd = snap(db, dest, name="x.fragments.json", force=True)
+    assert snap(db, dest, name="x.fragments.json")["reused"] and os.path.isdir(odd["snapshot"])
+
+
+def _rewrite_in_place_keeping_size_and_mtime(path, vectors):
+    """Flip the lowest bit of one stored vector value: the file still reads and keeps its size; mtime put back."""
+    st = os.stat(path)
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    at = next(i for i in (data.find(struct.pack("<f", v[0])) for v in vectors) if i >= 0)
+    data[at] ^= 0x01
+    with open(path, "r+b") as f:
+        f.write(data)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_links_trust_size_and_mtime_unless_verify_links(tmp_path):
+    """The documented trade-off of verify_links=false, and that a touched file is still compared by content."""
+    db = tmp_path / "lancedb"
+    make_db(db, n=50, indexes=False, blobs=False)
+    dest = tmp_path / "snaps"
+    first = snap(db, dest)
+    data_dir = db / "memories.lance" / "data"
+    victim = sorted(data_dir.iterdir())[0]
+    rel = "memories.lance/data/" + victim.name
+    base_sha = read_sums(first["checksums"])[rel]
+
+    # rewritten in place with the same size and mtime (Lance never does this): linked without reading it,
+    # so the snapshot holds the previous snapshot's bytes, which still match its own SHA256SUMS
+    _rewrite_in_place_keeping_size_and_mtime(victim, lance.dataset(str(db / "memories.lance")).to_table(
+        columns=["vector"]).column("vector").to_pylist())
+    assert sha256_file(str(victim)) != base_sha
+    trusted = snap(db, dest, force=True)
+    assert trusted["files_copied"] == 0 and read_sums(trusted["checksums"])[rel] == base_sha
+    assert verify_sums(trusted["snapshot"], read_sums(trusted["checksums"]),
+                       ignore=("SHA256SUMS", "SNAPSHOT.json"))["ok"]
+    # verify_links=true reads it, sees the difference and copies it
+    verified = snap(db, dest, force=True, verify_links=True)
+    assert verified["files_copied"] == 1
+    new_sha = sha256_file(str(victim))
+    assert read_sums(verified["checksums"])[rel] == new_sha
+    assert os.stat(os.path.join(verified["snapshot"], rel)).st_ino != os.stat(
+        os.path.join(trusted["snapshot"], rel)).st_ino
+
+    # touched (a new mtime, the same bytes as the newest snapshot's copy): hashed, found equal, linked
+    os.utime(victim, ns=(time.time_ns(), time.time_ns()))
+    touched = snap(db, dest, force=True)
+    assert touched["link_dest"] == verified["snapshot"]
+    assert touched["files_copied"] == 0 and read_sums(touched["checksums"])[rel] == new_sha
+
+
+def test_copies_run_in_a_bounded_pool_and_sums_do_not_depend_on_it(db, tmp_path, monkeypatch):
+    running, peak, threads = [0], [0], set()
+    lock = threading.Lock()
+    real = S.copy_file
+
+    def counting_copy(src, dst, mode):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+            threads.add(threading.current_thread().name)
+        try:
+            time.sleep(0.002)
+            return real(src, dst, mode)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(S, "copy_file", counting_copy)
+    pooled = snap(db, tmp_path / "a", link_dest="none")
+    assert 1 < peak[0] <= S.COPY_WORKERS
+    assert all(n.startswith("snapshot-copy") for n in threads)
+    monkeypatch.setattr(S, "COPY_WORKERS", 1)
+    serial = snap(db, tmp_path / "b", link_dest="none")
+    with open(pooled["checksums"], "rb") as a, open(serial["checksums"], "rb") as b:
+        assert a.read() == b.read()
+    assert pooled["files_copied"] == serial["files_copied"] and pooled["bytes_copied"] == serial["bytes_copied"]
+    assert_equal_at_pin(pooled["snapshot"], db, pooled["tables"])
