@@ -6,8 +6,10 @@
 from __future__ import annotations
 
 import datetime
+import fcntl
 import hashlib
 import os
+import time
 
 CHUNK = 1 << 20
 
@@ -130,3 +132,34 @@ def is_within(child, parent):
     child = os.path.realpath(child)
     parent = os.path.realpath(parent)
     return child == parent or child.startswith(parent.rstrip(os.sep) + os.sep)
+
+
+class WaitLock:
+    """An exclusive flock on `path`, waited for up to `timeout` seconds (the kernel frees it on a crash).
+
+    `create`: open (and create, 0600) a lock file; else lock an existing file or directory read-only, leaving
+    nothing in it. When the wait runs out, MemoryToolError(busy % (path, timeout)).
+    """
+
+    def __init__(self, path, timeout, busy, create=True):
+        self.path = path
+        self.timeout = timeout
+        self.busy = busy
+        self.create = create
+        self.fd = None
+
+    def __enter__(self):
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT if self.create else os.O_RDONLY, 0o600)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return self
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(self.fd)
+                    raise MemoryToolError(self.busy % (self.path, self.timeout)) from None
+                time.sleep(0.2)
+
+    def __exit__(self, *exc):
+        os.close(self.fd)

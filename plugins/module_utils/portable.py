@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import base64
 import datetime
-import fcntl
 import hashlib
 import json
 import os
@@ -46,6 +45,7 @@ import time
 
 from ansible_collections.openclaw.memory.plugins.module_utils.common import (
     MemoryToolError,
+    WaitLock,
     is_within,
     iso_utc,
     sha256_file,
@@ -497,32 +497,6 @@ def _concrete(dsv):
     return dsv if dsv not in (None, "stable") else None
 
 
-class _DirLock:
-    """An exclusive flock on the database directory itself (no lock file is left in it)."""
-
-    def __init__(self, path, timeout):
-        self.path = path
-        self.timeout = timeout
-        self.fd = None
-
-    def __enter__(self):
-        self.fd = os.open(self.path, os.O_RDONLY)
-        deadline = time.monotonic() + self.timeout
-        while True:
-            try:
-                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return self
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    os.close(self.fd)
-                    raise MemoryToolError("Another import into '%s' holds its lock (waited %ss); wait for it to "
-                                          "finish" % (self.path, self.timeout))
-                time.sleep(0.2)
-
-    def __exit__(self, *exc):
-        os.close(self.fd)
-
-
 def marker_path(path, name):
     """The record of what was imported into `<path>/<name>.lance`: `<path>/.<name>.lance.import.json`."""
     return os.path.join(path, ".%s.lance%s" % (name, MARKER_SUFFIX))
@@ -666,7 +640,8 @@ def import_table(src, path, manifest=None, table=None, data_storage_version=None
                                   % (path, e.strerror or e))
         if not os.access(path, os.W_OK | os.X_OK):
             raise MemoryToolError("path '%s' is not writable by this user; fix its owner/mode or use become" % path)
-        with _DirLock(path, lock_timeout):
+        with WaitLock(path, lock_timeout, "Another import into '%s' holds its lock (waited %ss); wait for it to "
+                      "finish", create=False):
             result["cleaned"] = _clean_leftovers(path, name)
             state = _target_state(target, marker_path(path, name), meta, dsv)
             _decide(state, target, replace)

@@ -34,7 +34,6 @@ import contextlib
 import ctypes
 import datetime
 import errno
-import fcntl
 import grp
 import hashlib
 import itertools
@@ -54,6 +53,7 @@ from ansible_collections.openclaw.memory.plugins.module_utils.checksums import S
 from ansible_collections.openclaw.memory.plugins.module_utils.common import (
     CHUNK,
     MemoryToolError,
+    WaitLock,
     is_within,
     iso_utc,
     nearest_existing,
@@ -705,34 +705,6 @@ def _check_inputs(src, dest, name, history, link_dest, workspace):
     return tables
 
 
-class _DestLock:
-    """An exclusive flock on <dest>/.openclaw-memory-snapshot.lock (released by the kernel on a crash)."""
-
-    def __init__(self, dest, timeout):
-        self.path = os.path.join(dest, LOCK_NAME)
-        self.timeout = timeout
-        self.fd = None
-
-    def __enter__(self):
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        deadline = time.monotonic() + self.timeout
-        while True:
-            try:
-                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return self
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    os.close(self.fd)
-                    raise MemoryToolError(
-                        "Another snapshot run holds '%s' (waited %ss); wait for it to finish or check for a hung "
-                        "backup process" % (self.path, self.timeout)
-                    ) from None
-                time.sleep(0.2)
-
-    def __exit__(self, *exc):
-        os.close(self.fd)
-
-
 # --------------------------------------------------------------------------- the snapshot
 
 
@@ -817,7 +789,9 @@ def take_snapshot(src, dest, name=None, link_dest="auto", history="latest", work
             _chown(dest, uid, gid)
         if not os.access(dest, os.W_OK | os.X_OK):
             raise MemoryToolError("dest '%s' is not writable by this user; fix its owner/mode or use become" % dest)
-        with _DestLock(dest, lock_timeout):
+        with WaitLock(os.path.join(dest, LOCK_NAME), lock_timeout,
+                      "Another snapshot run holds '%s' (waited %ss); wait for it to finish or check for a hung "
+                      "backup process"):
             result = _run(src, src_tables, dest, name, link_dest, history, workspace, retain, retain_days, force,
                           uid, gid, mode, dir_mode, embedding, probes, False, now_epoch, progress, warnings, src_real,
                           verify_links=verify_links)
