@@ -793,3 +793,23 @@ def test_copies_run_in_a_bounded_pool_and_sums_do_not_depend_on_it(db, tmp_path,
         assert a.read() == b.read()
     assert pooled["files_copied"] == serial["files_copied"] and pooled["bytes_copied"] == serial["bytes_copied"]
     assert_equal_at_pin(pooled["snapshot"], db, pooled["tables"])
+
+
+def test_wait_lock_names_the_holder_path_and_the_wait(tmp_path):
+    from ansible_collections.openclaw.memory.plugins.module_utils.common import WaitLock
+
+    busy = "Another run holds '%s' (waited %ss)"
+    lock = str(tmp_path / ".lock")
+    with WaitLock(lock, 1, busy):
+        with pytest.raises(MemoryToolError) as e:
+            with WaitLock(lock, 0.3, busy):
+                pass
+        assert e.value.msg == "Another run holds '%s' (waited 0.3s)" % lock
+    with WaitLock(lock, 0.3, busy):  # released: taken at once
+        pass
+    # A directory is locked in place, nothing is created in it.
+    with WaitLock(str(tmp_path), 0.3, busy, create=False):
+        with pytest.raises(MemoryToolError):
+            with WaitLock(str(tmp_path), 0.3, busy, create=False):
+                pass
+    assert sorted(os.listdir(tmp_path)) == [".lock"]
