@@ -414,58 +414,86 @@ def fragment_stats(ds, probes=3, previous=None, fragments=None):
     as `previous` next time (None when a value cannot round-trip through JSON); info {fragments, reused,
     counted, probe_offsets (the probes' row offsets, in the order of stats["probes"])}.
     """
-    scan = StatsScan(ds.schema.names, probes)
-    columns = {c: str(ds.schema.field(c).type) for c in scan.columns}
-    frags = fragment_list(ds) if fragments is None else fragments
-    known = _known_fragments(previous, columns, scan.probes)
-    entries = {}  # fragment id: [rows, oldest, newest, counts, probes] (FRAGMENT_FIELDS[3:])
-    todo = []
-    for fid, files, dele in frags:
-        hit = known.get((fid, tuple(files), dele))
-        if hit is None:
-            todo.append(fid)
+    counts = FragmentCounts(ds.schema, probes, previous, fragment_list(ds) if fragments is None else fragments)
+    counts.count(ds)
+    return counts.result(ds)
+
+
+class FragmentCounts:
+    """fragment_stats in steps, so a caller can count batches of fragments as they become readable.
+
+    `FragmentCounts(schema, probes, previous, fragments)` plans (`todo`: the fragment ids to read, in table
+    order); `count(ds, fids)` reads some of them (any order, each once; None: all not read yet);
+    `result(ds)` returns what fragment_stats returns, reading whatever is still left.
+    """
+
+    def __init__(self, schema, probes, previous, fragments):
+        self.scan = StatsScan(schema.names, probes)
+        self.columns = {c: str(schema.field(c).type) for c in self.scan.columns}
+        self.frags = fragments
+        self.previous = previous
+        known = _known_fragments(previous, self.columns, self.scan.probes)
+        self.entries = {}  # fragment id: [rows, oldest, newest, counts, probes] (FRAGMENT_FIELDS[3:])
+        self.todo = []
+        for fid, files, dele in fragments:
+            hit = known.get((fid, tuple(files), dele))
+            if hit is None:
+                self.todo.append(fid)
+            else:
+                self.entries[fid] = hit
+        self.counted = {}
+
+    def count(self, ds, fids=None):
+        if fids is None:
+            fids = [fid for fid in self.todo if fid not in self.counted]
+            whole = len(fids) == len(self.frags)
         else:
-            entries[fid] = hit
-    counted = _count_fragments(ds, scan, None if len(todo) == len(frags) else todo) if todo else {}
-    entries.update(counted)
-    heap = []
-    start = 0
-    for fid, _files, _dele in frags:
-        e = entries.get(fid)
-        if e is None:  # no live rows
-            e = entries[fid] = _new_entry(scan)
-        rows, oldest, newest, counts, cands = e
-        for mem_id, local in cands[:scan.probes]:
-            k = _probe_key(mem_id)
-            if len(heap) < scan.probes:
-                heapq.heappush(heap, _Rev(k, mem_id, start + local))
-            elif k < heap[0].key:
-                heapq.heapreplace(heap, _Rev(k, mem_id, start + local))
-        start += rows
-        for key, bucket in counts.items():
-            total = scan.counts[key]
-            for v, n in bucket.items():
-                total[v] = total.get(v, 0) + n
-        if oldest is not None:
-            scan.oldest = oldest if scan.oldest is None else min(scan.oldest, oldest)
-            scan.newest = newest if scan.newest is None else max(scan.newest, newest)
-    if len(todo) < len(frags) and start != ds.count_rows():
-        # Reused entries that do not add up to the manifest's row count: trust none, count everything.
-        return fragment_stats(ds, probes, None, frags)
-    scan.total = start
-    scan._heap = heap
-    record = None
-    if all(_recordable(e) for e in counted.values()):
-        record = {
-            "format": FRAGMENT_COUNTS_FORMAT,
-            "columns": columns,
-            "probes": scan.probes,
-            "fields": list(FRAGMENT_FIELDS),
-            "fragments": [[fid, list(files), dele] + list(entries[fid]) for fid, files, dele in frags],
-        }
-    info = {"fragments": len(frags), "reused": len(frags) - len(todo), "counted": len(todo),
-            "probe_offsets": [r.offset for r in sorted(heap, key=lambda r: r.key)]}
-    return scan.result(ds), record, info
+            whole = False
+        if fids:
+            self.counted.update(_count_fragments(ds, self.scan, None if whole else fids))
+
+    def result(self, ds):
+        self.count(ds)
+        scan, frags, entries, todo = self.scan, self.frags, dict(self.entries), self.todo
+        entries.update(self.counted)
+        heap = []
+        start = 0
+        for fid, _files, _dele in frags:
+            e = entries.get(fid)
+            if e is None:  # no live rows
+                e = entries[fid] = _new_entry(scan)
+            rows, oldest, newest, counts, cands = e
+            for mem_id, local in cands[:scan.probes]:
+                k = _probe_key(mem_id)
+                if len(heap) < scan.probes:
+                    heapq.heappush(heap, _Rev(k, mem_id, start + local))
+                elif k < heap[0].key:
+                    heapq.heapreplace(heap, _Rev(k, mem_id, start + local))
+            start += rows
+            for key, bucket in counts.items():
+                total = scan.counts[key]
+                for v, n in bucket.items():
+                    total[v] = total.get(v, 0) + n
+            if oldest is not None:
+                scan.oldest = oldest if scan.oldest is None else min(scan.oldest, oldest)
+                scan.newest = newest if scan.newest is None else max(scan.newest, newest)
+        if len(todo) < len(frags) and start != ds.count_rows():
+            # Reused entries that do not add up to the manifest's row count: trust none, count everything.
+            return fragment_stats(ds, scan.probes, None, frags)
+        scan.total = start
+        scan._heap = heap
+        record = None
+        if all(_recordable(e) for e in self.counted.values()):
+            record = {
+                "format": FRAGMENT_COUNTS_FORMAT,
+                "columns": self.columns,
+                "probes": scan.probes,
+                "fields": list(FRAGMENT_FIELDS),
+                "fragments": [[fid, list(files), dele] + list(entries[fid]) for fid, files, dele in frags],
+            }
+        info = {"fragments": len(frags), "reused": len(frags) - len(todo), "counted": len(todo),
+                "probe_offsets": [r.offset for r in sorted(heap, key=lambda r: r.key)]}
+        return scan.result(ds), record, info
 
 
 def _new_entry(scan):

@@ -61,10 +61,10 @@ from ansible_collections.openclaw.memory.plugins.module_utils.common import (
     utc_now_name,
 )
 from ansible_collections.openclaw.memory.plugins.module_utils.lance import (
+    FragmentCounts,
     check_db_dir,
     error_text,
     fragment_list,
-    fragment_stats,
     history_files,
     is_table_dir,
     lib_versions,
@@ -454,27 +454,32 @@ class _Stager:
             with contextlib.suppress(FileNotFoundError):
                 os.rmdir(self.scratch.pop())
 
-    def place_all(self, files):
-        """Link or copy each planned file; returns when all are in place."""
+    def place_all(self, files, on_placed=None):
+        """Link or copy each planned file, in this order; returns when all are in place.
+
+        `on_placed(f)`: called (in this thread, in plan order) once a file is in place.
+        """
         window = collections.deque()
         try:
             for f in files:
                 dst = os.path.join(self.staging, f.rel)
                 _ensure_dir(os.path.dirname(dst), self.dir_mode, self.uid, self.gid, self.made)
                 if f.action == "link" and self._link(f, dst):
+                    if on_placed:
+                        on_placed(f)
                     continue
                 if self.progress:
                     self.progress("copy", f.rel)
                 if self.pool is None:
-                    self._copied(f, self._copy(f.src, dst))
+                    self._copied(f, self._copy(f.src, dst), on_placed)
                     continue
                 window.append((f, self.pool.submit(self._copy, f.src, dst)))
                 if len(window) >= 4 * self.workers:
                     f0, fut = window.popleft()
-                    self._copied(f0, fut.result())
+                    self._copied(f0, fut.result(), on_placed)
             while window:
                 f0, fut = window.popleft()
-                self._copied(f0, fut.result())
+                self._copied(f0, fut.result(), on_placed)
         except BaseException:
             for _f, fut in window:
                 fut.cancel()
@@ -515,20 +520,119 @@ class _Stager:
         os.rename(tmp, dst)
         return out
 
-    def _copied(self, f, result):
+    def _copied(self, f, result, on_placed=None):
         f.sha, f.size = result  # a workspace file edited since it was hashed: the copy's hash is the truth
         f.placed = True
         self.stats["bytes_copied"] += f.size
         self.stats["files_copied"] += 1
+        if on_placed:
+            on_placed(f)
 
 
-def _stage_table(pin, src_tables, stager, history, verify_links):
-    """Copy/link one table's pinned files; on a vanished file pin again (up to MAX_PINS)."""
+class _CountAsPlaced:
+    """Reads the staged copy of the counted table fragment by fragment while its other files are being placed.
+
+    The table's files are placed manifest first, then fragment by fragment (see `order`); each batch of
+    fragments whose data and deletion files are in place is counted by a thread of its own (Lance reads
+    without the GIL), alongside the copying instead of after it. The counts still come from the copy.
+    For the first pin only: a re-pin (`stop`) discards it, and everything is counted after placing.
+    """
+
+    BATCH = 256  # fragments per read: fewer reads, each with its fixed cost, against an earlier start
+
+    def __init__(self, pin, staging, counts):
+        self.counts = counts
+        self.path = os.path.join(staging, pin["prefix"])
+        self.version = pin["ds"].version
+        top = pin["prefix"] + "/"
+        self.manifest = top + _manifest_of(pin)
+        self.rank = {self.manifest: -1}
+        self.waiting = {}  # rel of a data/deletion file not placed yet: its fragment id
+        self.missing = {}  # fragment id to read: how many of its files are not placed yet
+        todo = set(counts.todo)
+        for i, (fid, files, dele) in enumerate(pin["fragments"]):
+            rels = [top + "data/" + p for p in files] + ([top + dele] if dele else [])
+            for rel in rels:
+                self.rank[rel] = i
+                if fid in todo:
+                    self.waiting[rel] = fid
+            if fid in todo:
+                self.missing[fid] = len(rels)
+        self.last = len(pin["fragments"])
+        self.ready = []
+        self.have_manifest = False
+        self.closing = self.aborted = False
+        self.error = None
+        self.cond = threading.Condition()
+        self.thread = threading.Thread(target=self._run, name="snapshot-count", daemon=True)
+        self.thread.start()
+
+    def order(self, files):
+        """The files in the order that lets counting start early: manifest, each fragment's files, the rest."""
+        return sorted(files, key=lambda f: self.rank.get(f.rel, self.last))
+
+    def placed(self, f):
+        with self.cond:
+            if f.rel == self.manifest:
+                self.have_manifest = True
+                self.cond.notify()
+            fid = self.waiting.pop(f.rel, None)
+            if fid is not None:
+                self.missing[fid] -= 1
+                if not self.missing[fid]:
+                    self.ready.append(fid)
+                    if len(self.ready) >= self.BATCH:
+                        self.cond.notify()
+
+    def finish(self):
+        """Read what is ready, wait for the thread; True when every fragment it was given was read."""
+        with self.cond:
+            self.closing = True
+            self.cond.notify()
+        self.thread.join()
+        return self.error is None and not self.aborted
+
+    def stop(self):
+        """Discard (a re-pin, an error): the thread stops after its current read."""
+        with self.cond:
+            self.closing = self.aborted = True
+            self.cond.notify()
+        self.thread.join()
+
+    def _run(self):
+        ds = None
+        try:
+            while True:
+                with self.cond:
+                    while not self.closing and not (self.have_manifest and len(self.ready) >= self.BATCH):
+                        self.cond.wait()
+                    if self.aborted or not self.have_manifest:
+                        return
+                    batch, self.ready = self.ready, []
+                    closing = self.closing
+                if batch:
+                    if ds is None:
+                        ds = open_table(self.path, version=self.version)
+                    self.counts.count(ds, batch)
+                if closing:
+                    return
+        except Exception as e:  # noqa: BLE001 - counted again after placing, where an error is reported
+            self.error = e
+
+
+def _stage_table(pin, src_tables, stager, history, verify_links, counter=None):
+    """Copy/link one table's pinned files; on a vanished file pin again (up to MAX_PINS).
+
+    `counter`: a _CountAsPlaced for this pin, fed as files land; stopped on a re-pin.
+    """
     name = pin["name"]
     staging = stager.staging
     for attempt in range(1, MAX_PINS + 1):
         try:
             todo = pin["files"]
+            if counter is not None and attempt > 1:
+                counter.stop()
+                counter = None
             if attempt > 1:
                 placed = {f.rel: f for f in pin["files"] if f.placed}
                 pin = _pin_table(name, src_tables[name], history)
@@ -546,7 +650,10 @@ def _stage_table(pin, src_tables, stager, history, verify_links):
                     todo.append(f)
             if stager.progress:
                 stager.progress("pinned", "%s@%d" % (name, pin["ds"].version))
-            stager.place_all(todo)
+            if counter is not None:
+                stager.place_all(counter.order(todo), on_placed=counter.placed)
+            else:
+                stager.place_all(todo)
             return pin
         except _Vanished as e:
             stats = stager.stats
@@ -878,17 +985,29 @@ def _run(src, src_tables, dest, name, link_dest, history, workspace, retain, ret
     staging = os.path.join(dest, ".%s%s%d" % (name, PARTIAL_TAG, os.getpid()))
     stats = {"bytes_copied": 0, "bytes_linked": 0, "files_copied": 0, "files_linked": 0, "repins": 0,
              "warnings": set()}
-    base_counts = _read_counts(base, _stats_table(pins))
+    stats_table = _stats_table(pins)
+    base_counts = _read_counts(base, stats_table)
     stager = _Stager(staging, base, dir_mode, mode, uid, gid, stats, progress)
+    counts = counter = None
     try:
         os.mkdir(staging, dir_mode)
         _chown(staging, uid, gid)
+        if stats_table is not None and pins[stats_table]["fragments"] is not None:
+            counts = _plan_counts(pins[stats_table], base_counts, probes)
+            if counts.todo:
+                counter = _CountAsPlaced(pins[stats_table], staging, counts)
         for tname in sorted(pins):
-            pins[tname] = _stage_table(pins[tname], src_tables, stager, history, verify_links)
+            pin = pins[tname]
+            pins[tname] = _stage_table(pin, src_tables, stager, history, verify_links,
+                                       counter if tname == stats_table else None)
+            if tname == stats_table and pins[tname] is not pin:
+                counts = counter = None  # pinned again: counted after placing
         stager.place_all(ws_files)
         stager.close()
+        if counter is not None and not counter.finish():
+            counts = None
         meta, sums = _finish(staging, name, src_real, pins, ws_files, workspace, history, base, base_counts,
-                             embedding, probes, now_epoch, stats, mode, uid, gid)
+                             counts, embedding, probes, now_epoch, stats, mode, uid, gid)
         written = [f for p in pins.values() for f in p["files"]] + ws_files
         _sync_tree(staging, sorted(stager.made, key=len, reverse=True),
                    [os.path.join(staging, f.rel) for f in written if f.action == "copy"]
@@ -899,6 +1018,8 @@ def _run(src, src_tables, dest, name, link_dest, history, workspace, retain, ret
         _fsync_dir(dest)
     except OSError as e:
         stager.close(failed=True)
+        if counter is not None:
+            counter.stop()
         shutil.rmtree(staging, ignore_errors=True)
         if e.errno in _NOSPACE:
             raise MemoryToolError(
@@ -912,11 +1033,13 @@ def _run(src, src_tables, dest, name, link_dest, history, workspace, retain, ret
                               "touched" % (name, dest, e)) from None
     except BaseException:
         stager.close(failed=True)
+        if counter is not None:
+            counter.stop()
         shutil.rmtree(staging, ignore_errors=True)
         raise
 
     if stats.get("counts_record") is not None:
-        err = _write_counts(final, stats["counts_record"], _stats_table(pins), meta, mode, uid, gid)
+        err = _write_counts(final, stats["counts_record"], stats_table, meta, mode, uid, gid)
         if err:
             stats["warnings"].add(err)
     removed = prune_snapshots(dest, retain, retain_days, src=src_real, now=now_epoch)
@@ -943,12 +1066,13 @@ def _run(src, src_tables, dest, name, link_dest, history, workspace, retain, ret
     }
 
 
-def _finish(staging, name, src_real, pins, ws_files, workspace, history, base, base_counts, embedding, probes,
-            now_epoch, stats, mode, uid, gid):
+def _finish(staging, name, src_real, pins, ws_files, workspace, history, base, base_counts, counts, embedding,
+            probes, now_epoch, stats, mode, uid, gid):
     """Check the staged tables, then write SHA256SUMS and SNAPSHOT.json into the staging dir.
 
     The counts come from the staged copy; with `base_counts` (the link-dest snapshot's per-fragment counts)
-    only fragments whose files were not all hard-linked from it are read.
+    only fragments whose files were not all hard-linked from it are read. `counts`: a FragmentCounts that
+    read part of them while files were placed, or None.
     """
     sums = {}
     tables = {}
@@ -970,13 +1094,13 @@ def _finish(staging, name, src_real, pins, ws_files, workspace, history, base, b
             stats_ds = ds
     for f in ws_files:
         sums[f.rel] = f.sha
-    counts = {}
+    found = {}
     if stats_ds is not None:
         pin = pins[stats_table]
-        previous = _reusable_counts(base_counts, pin) if base_counts else None
         try:
-            counts, record, info = fragment_stats(stats_ds, probes=probes, previous=previous,
-                                                  fragments=pin["fragments"])
+            if counts is None:
+                counts = _plan_counts(pin, base_counts, probes, stats_ds)
+            found, record, info = counts.result(stats_ds)
         except Exception as e:  # noqa: BLE001 - Lance raises plain exceptions on a file it cannot decode
             raise MemoryToolError("The snapshot copy of table '%s' does not read: %s; nothing was kept, re-run the "
                                   "snapshot" % (stats_table, error_text(e))) from None
@@ -993,13 +1117,13 @@ def _finish(staging, name, src_real, pins, ws_files, workspace, history, base, b
         "created_epoch": now_epoch,
         "history": history,
         "tables": tables,
-        "total": counts.get("total"),
-        "by_category": counts.get("by_category"),
-        "by_agent": counts.get("by_agent"),
-        "by_scope": counts.get("by_scope"),
-        "oldest": counts.get("oldest"),
-        "newest": counts.get("newest"),
-        "probes": counts.get("probes", []),
+        "total": found.get("total"),
+        "by_category": found.get("by_category"),
+        "by_agent": found.get("by_agent"),
+        "by_scope": found.get("by_scope"),
+        "oldest": found.get("oldest"),
+        "newest": found.get("newest"),
+        "probes": found.get("probes", []),
         "stats_table": stats_table,
         "embedding": {k: embedding.get(k) for k in EMBEDDING_KEYS} if embedding else None,
         "libs": lib_versions(),
@@ -1051,6 +1175,13 @@ def _read_counts(base, table):
             or not want or data.get("sums_sha256") != want):
         return None
     return data
+
+
+def _plan_counts(pin, base_counts, probes, ds=None):
+    """A FragmentCounts for the counted table's pin, reusing what the link-dest snapshot's record allows."""
+    previous = _reusable_counts(base_counts, pin) if base_counts else None
+    frags = pin["fragments"] if pin["fragments"] is not None else fragment_list(ds)
+    return FragmentCounts((ds or pin["ds"]).schema, probes, previous, frags)
 
 
 def _reusable_counts(record, pin):

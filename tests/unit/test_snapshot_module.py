@@ -59,7 +59,7 @@ def test_module_check_mode_run_idempotence_and_failure(tmp_path):
     add_memory(src, 500)
     before = tree_state(src)
     dest = tmp_path / "snaps"
-    args = json.dumps({"src": str(src), "dest": str(dest), "retain": 3,
+    args = json.dumps({"src": str(src), "dest": str(dest), "retain": 3, "verify_links": True,
                        # what openclaw_memory_facts returns as `embedding`: the identity, never the key
                        "embedding": {"provider": "openai", "model": "m", "dimensions": 16, "base_url": None,
                                      "api_key_set": True}})
@@ -76,8 +76,9 @@ def test_module_check_mode_run_idempotence_and_failure(tmp_path):
     assert first["changed"] is True and first["reused"] is False
     assert first["bytes_copied"] == planned["bytes_copied"] and first["files"] == planned["files"]
     for key in ("snapshot", "name", "changed", "reused", "tables", "files", "bytes_total", "bytes_copied",
-                "bytes_linked", "duration_s", "removed", "checksums", "metadata"):
+                "bytes_linked", "duration_s", "removed", "checksums", "metadata", "fragment_counts"):
         assert key in first, key
+    assert first["fragment_counts"] == {"fragments": 5, "reused": 0, "counted": 5}
     assert first["tables"]["memories"]["rows"] == 40 + 3 - 2 + 1
     again = res["Take it again (nothing changed)"]
     assert again["changed"] is False and again["reused"] is True and again["snapshot"] == first["snapshot"]
