@@ -43,6 +43,9 @@ RESULTS = os.path.join(REPO, "bench", "results")
 NOTES = os.path.join(REPO, "bench", "notes.md")
 PY = sys.executable
 ITEMS = ("snapshot", "incremental", "verify", "cutover", "facts", "growth")
+# Floors measured beside the snapshot: the same files moved by cp in C, no listing, hashing or checks.
+FLOOR_COPY = "cp of the referenced files only"
+FLOOR_LINK = "cp -l / cp of the referenced files only"
 
 FULL = {
     "datasets": D.DATASETS,
@@ -78,6 +81,27 @@ def verify_mod():
     from ansible_collections.openclaw.memory.plugins.module_utils import verify
 
     return verify
+
+
+def referenced(db):
+    """Paths (relative to the database dir) of the files each table's latest version references."""
+    from ansible_collections.openclaw.memory.plugins.module_utils.lance import list_tables, open_table, version_files
+
+    out = []
+    for _name, table_dir in sorted(list_tables(db).items()):
+        prefix = os.path.basename(table_dir)
+        out += [prefix + "/" + rel for rel in version_files(open_table(table_dir), table_dir)]
+    return out
+
+
+def cp_parents(rels, src_root, dest, link=False):
+    """`cp --parents` of `rels` (relative to src_root) into dest, through xargs: one C process, no Python."""
+    if not rels:
+        return
+    argv = ["xargs", "-0", "cp", "--parents"] + (["-l"] if link else ["-p"]) + ["-t", dest]
+    p = subprocess.run(argv, input="\0".join(rels), cwd=src_root, capture_output=True, text=True, check=False)
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed (rc {p.returncode}): {p.stderr.strip()[:500]}")
 
 
 # --------------------------------------------------------------------------- 1. full snapshot
@@ -117,12 +141,20 @@ def bench_snapshot(info, work, runs, warmup):
         U.run_cmd(["tar", "czf", archive, "-C", os.path.dirname(db), os.path.basename(db)])
         return tree(dest)
 
+    rels = referenced(db)
+
+    def cp_referenced(dest):
+        # The floor of any copying snapshot: the same files, created by cp in C, nothing else.
+        os.makedirs(dest)
+        cp_parents(rels, db, dest)
+        return tree(dest)
+
     methods = [U.Method(name, fn, prepare=lambda: U.fresh_dir(out, "d"), cleanup=U.remove)
                for name, fn in (("lance_snapshot", snap), ("cp -r", cp), ("rsync -a", rsync), ("tar czf", tar),
-                                ("cp -r + sync", cp_sync))]
+                                ("cp -r + sync", cp_sync), (FLOOR_COPY, cp_referenced))]
     samples = U.interleave(methods, runs, warmup, log, label=f"snapshot {info['key']}")
     U.remove(out)
-    return _result(samples, "lance_snapshot", ("cp -r", "rsync -a", "tar czf", "cp -r + sync"))
+    return _result(samples, "lance_snapshot", ("cp -r", "rsync -a", "tar czf", "cp -r + sync", FLOOR_COPY))
 
 
 def _result(samples, base, others):
@@ -162,12 +194,28 @@ def bench_incremental(base, plus, work, runs, warmup):
         lb, lf = U.linked(dest)
         return {"bytes_written": b, "files_written": f, "files_linked": lf, "bytes_linked": lb}
 
+    from ansible_collections.openclaw.memory.plugins.module_utils.checksums import read_sums
+
+    in_prev = set(read_sums(os.path.join(prev, "SHA256SUMS")))
+    rels = referenced(plus["db_path"])
+    old_rels = [r for r in rels if r in in_prev]
+    new_rels = [r for r in rels if r not in in_prev]
+
+    def cp_link_referenced(dest):
+        # The floor of any hard-linking snapshot: link what the previous one has, cp the rest, in C.
+        os.makedirs(dest)
+        cp_parents(old_rels, prev, dest, link=True)
+        cp_parents(new_rels, plus["db_path"], dest)
+        b, f = U.written(dest)
+        lb, lf = U.linked(dest)
+        return {"bytes_written": b, "files_written": f, "files_linked": lf, "bytes_linked": lb}
+
     methods = [U.Method(name, fn, prepare=lambda: U.fresh_dir(out, "d"), cleanup=U.remove)
                for name, fn in (("incremental snapshot", incremental), ("full snapshot", full),
-                                ("rsync -a --link-dest", rsync_link))]
+                                ("rsync -a --link-dest", rsync_link), (FLOOR_LINK, cp_link_referenced))]
     samples = U.interleave(methods, runs, warmup, log, label=f"incremental {plus['key']}")
     U.remove(root)
-    res = _result(samples, "incremental snapshot", ("full snapshot", "rsync -a --link-dest"))
+    res = _result(samples, "incremental snapshot", ("full snapshot", "rsync -a --link-dest", FLOOR_LINK))
     inc = [r["s"] for r in samples["incremental snapshot"]]
     fulls = [r["s"] for r in samples["full snapshot"]]
     res["share_of_full"] = U.summary([a / b for a, b in zip(inc, fulls, strict=True) if b > 0])
@@ -474,6 +522,10 @@ def headline(res, cfg):
                      f"{_fmt_s(m['rsync -a']['s'])} s | {_cmp(s['ratios']['rsync -a'], 'faster', 'slower')} | |")
         lines.append(f"| full snapshot | {_fmt_s(m['lance_snapshot']['s'])} s | tar czf "
                      f"{_fmt_s(m['tar czf']['s'])} s | {_cmp(s['ratios']['tar czf'], 'faster', 'slower')} | |")
+        if FLOOR_COPY in m:
+            lines.append(f"| full snapshot | {_fmt_s(m['lance_snapshot']['s'])} s | floor: {FLOOR_COPY} "
+                         f"{_fmt_s(m[FLOOR_COPY]['s'])} s | "
+                         f"{_cmp(s['ratios'][FLOOR_COPY], 'faster', 'slower')} | |")
         lines.append(f"| bytes written | {_mb(m['lance_snapshot'].get('bytes_written'))} | cp -r "
                      f"{_mb(m['cp -r'].get('bytes_written'))} | | |")
     i = (res.get("incremental") or {}).get("plus1pct", {}).get(head)
@@ -483,6 +535,11 @@ def headline(res, cfg):
                      f"| rsync --link-dest {_fmt_s(m['rsync -a --link-dest']['s'])} s | "
                      f"{100 * i['share_of_full']['median']:.1f}% of a full snapshot "
                      f"({_fmt_s(m['full snapshot']['s'])} s) | {verdict('incremental')} |")
+        if FLOOR_LINK in m:
+            lines.append(f"| incremental snapshot after +1% ({i['added']}) | "
+                         f"{_fmt_s(m['incremental snapshot']['s'])} s | floor: {FLOOR_LINK} "
+                         f"{_fmt_s(m[FLOOR_LINK]['s'])} s | "
+                         f"{_cmp(i['ratios'][FLOOR_LINK], 'faster', 'slower')} | |")
     v = (res.get("verify") or {}).get(head)
     if v:
         m = v["methods"]
@@ -729,6 +786,25 @@ def merge_cutover(args):
     return 0
 
 
+def rerender(args):
+    """The results of --date written again (markdown and json) with the current bench/notes.md."""
+    out_dir = args.out or RESULTS
+    date = args.date or datetime.datetime.now(tz=datetime.timezone.utc).strftime("%Y-%m-%d")
+    with open(os.path.join(out_dir, f"{date}.json"), encoding="utf-8") as f:
+        res = json.load(f)
+    cfg = SMOKE if res.get("smoke") else FULL
+    if os.path.exists(NOTES) and not res.get("smoke"):
+        with open(NOTES, encoding="utf-8") as f:
+            res["notes"] = f.read().strip()
+    res["targets"] = targets(res, cfg)
+    res["headline"] = headline(res, cfg)
+    png = res.get("png")
+    md_path = write_results(res, cfg, out_dir, os.path.basename(png) if png else None)
+    print(res["headline"])
+    print(f"\nwritten again: {md_path} (+ .json) with the current {os.path.relpath(NOTES, REPO)}")
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--smoke", action="store_true", help="tiny datasets, 2 rounds, temp output; checks the harness")
@@ -742,12 +818,17 @@ def main(argv=None):
     ap.add_argument("--work", default=None, help="scratch dir on the cache's filesystem (default <cache>/work)")
     ap.add_argument("--date", default=None, help="results file name (default today, UTC)")
     ap.add_argument("--no-profile", action="store_true")
+    ap.add_argument("--rerender", action="store_true",
+                    help="write the results of --date again from its .json with the current bench/notes.md "
+                         "(nothing is measured)")
     ap.add_argument("--merge-cutover", default=None, metavar="JSON",
                     help="put the result of a separate bench/bench_cutover.py --json run into the results of --date "
                          "and write them again with the current bench/notes.md (nothing is measured)")
     args = ap.parse_args(argv)
     if args.merge_cutover:
         return merge_cutover(args)
+    if args.rerender:
+        return rerender(args)
     cfg = SMOKE if args.smoke else FULL
     runs = args.runs or (2 if args.smoke else 5)
     args.runs = runs

@@ -376,25 +376,32 @@ def copy_file(src, dst, mode):
     """Copy src to a new file dst (mode), hashing on the way; keeps mtime. Returns (sha256, bytes).
 
     Not fsynced one by one: `_sync_tree` flushes the whole staging dir once before the rename.
+    Plain file descriptors: most files of a plugin-made table are a few KB, so the per-file calls count.
     """
     h = hashlib.sha256()
     n = 0
     try:
-        fi = open(src, "rb")
+        fi = os.open(src, os.O_RDONLY)
     except FileNotFoundError:
         raise _Vanished(src) from None
-    with fi:
-        fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-        with os.fdopen(fd, "wb") as fo:
+    try:
+        st = os.fstat(fi)
+        fo = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        try:
             while True:
-                block = fi.read(CHUNK)
+                block = os.read(fi, CHUNK)
                 if not block:
                     break
                 h.update(block)
-                fo.write(block)
+                view = memoryview(block)
+                while view:
+                    view = view[os.write(fo, view):]
                 n += len(block)
-        st = os.fstat(fi.fileno())
-    os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+            os.utime(fo, ns=(st.st_atime_ns, st.st_mtime_ns))
+        finally:
+            os.close(fo)
+    finally:
+        os.close(fi)
     return h.hexdigest(), n
 
 
