@@ -77,6 +77,35 @@ def snapshot_mod():
     return snapshot
 
 
+BEFORE = {}  # --compare-to: {"rev": short commit, "mod": snapshot.py of that commit, imported}
+
+
+def load_before(rev):
+    """snapshot.py as it was at `rev`, imported beside the current one (it uses the current other module_utils)."""
+    import importlib.util
+
+    code = subprocess.run(["git", "show", f"{rev}:plugins/module_utils/snapshot.py"], cwd=REPO, capture_output=True,
+                          text=True, check=True).stdout
+    short = subprocess.run(["git", "rev-parse", "--short", rev], cwd=REPO, capture_output=True, text=True,
+                           check=True).stdout.strip()
+    path = os.path.join(tempfile.mkdtemp(prefix="bench-before-"), f"snapshot_{short}.py")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(code)
+    spec = importlib.util.spec_from_file_location(f"snapshot_{short}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    BEFORE.update(rev=short, mod=mod)
+
+
+def before_name(what):
+    return f"{what} ({BEFORE['rev']}, before)"
+
+
+def before_key(res, what):
+    """The method name of the --compare-to code in stored results."""
+    return f"{what} ({res.get('before')}, before)"
+
+
 def verify_mod():
     from ansible_collections.openclaw.memory.plugins.module_utils import verify
 
@@ -149,12 +178,19 @@ def bench_snapshot(info, work, runs, warmup):
         cp_parents(rels, db, dest)
         return tree(dest)
 
-    methods = [U.Method(name, fn, prepare=lambda: U.fresh_dir(out, "d"), cleanup=U.remove)
-               for name, fn in (("lance_snapshot", snap), ("cp -r", cp), ("rsync -a", rsync), ("tar czf", tar),
-                                ("cp -r + sync", cp_sync), (FLOOR_COPY, cp_referenced))]
+    named = [("lance_snapshot", snap), ("cp -r", cp), ("rsync -a", rsync), ("tar czf", tar),
+             ("cp -r + sync", cp_sync), (FLOOR_COPY, cp_referenced)]
+    if BEFORE:
+        def snap_before(dest):
+            r = BEFORE["mod"].take_snapshot(db, dest, name="s", link_dest="none")
+            meta = sum(os.path.getsize(os.path.join(r["snapshot"], n)) for n in ("SHA256SUMS", "SNAPSHOT.json"))
+            return {"bytes_written": r["bytes_copied"] + meta, "files_written": r["files_copied"] + 2}
+
+        named.append((before_name("lance_snapshot"), snap_before))
+    methods = [U.Method(name, fn, prepare=lambda: U.fresh_dir(out, "d"), cleanup=U.remove) for name, fn in named]
     samples = U.interleave(methods, runs, warmup, log, label=f"snapshot {info['key']}")
     U.remove(out)
-    return _result(samples, "lance_snapshot", ("cp -r", "rsync -a", "tar czf", "cp -r + sync", FLOOR_COPY))
+    return _result(samples, "lance_snapshot", [n for n, _fn in named[1:]])
 
 
 def _result(samples, base, others):
@@ -210,15 +246,34 @@ def bench_incremental(base, plus, work, runs, warmup):
         lb, lf = U.linked(dest)
         return {"bytes_written": b, "files_written": f, "files_linked": lf, "bytes_linked": lb}
 
-    methods = [U.Method(name, fn, prepare=lambda: U.fresh_dir(out, "d"), cleanup=U.remove)
-               for name, fn in (("incremental snapshot", incremental), ("full snapshot", full),
-                                ("rsync -a --link-dest", rsync_link), (FLOOR_LINK, cp_link_referenced))]
+    named = [("incremental snapshot", incremental), ("full snapshot", full), ("rsync -a --link-dest", rsync_link),
+             (FLOOR_LINK, cp_link_referenced)]
+    if BEFORE:
+        def incremental_before(dest):
+            r = BEFORE["mod"].take_snapshot(plus["db_path"], dest, name="s1", link_dest=prev)
+            meta = sum(os.path.getsize(os.path.join(r["snapshot"], n)) for n in ("SHA256SUMS", "SNAPSHOT.json"))
+            return {"bytes_written": r["bytes_copied"] + meta, "files_written": r["files_copied"] + 2,
+                    "files_linked": r["files_linked"], "bytes_linked": r["bytes_linked"]}
+
+        def full_before(dest):
+            r = BEFORE["mod"].take_snapshot(plus["db_path"], dest, name="s1", link_dest="none")
+            meta = sum(os.path.getsize(os.path.join(r["snapshot"], n)) for n in ("SHA256SUMS", "SNAPSHOT.json"))
+            return {"bytes_written": r["bytes_copied"] + meta, "files_written": r["files_copied"] + 2,
+                    "files_linked": r["files_linked"], "bytes_linked": r["bytes_linked"]}
+
+        named += [(before_name("incremental snapshot"), incremental_before),
+                  (before_name("full snapshot"), full_before)]
+    methods = [U.Method(name, fn, prepare=lambda: U.fresh_dir(out, "d"), cleanup=U.remove) for name, fn in named]
     samples = U.interleave(methods, runs, warmup, log, label=f"incremental {plus['key']}")
     U.remove(root)
-    res = _result(samples, "incremental snapshot", ("full snapshot", "rsync -a --link-dest", FLOOR_LINK))
+    res = _result(samples, "incremental snapshot", [n for n, _fn in named[1:]])
     inc = [r["s"] for r in samples["incremental snapshot"]]
     fulls = [r["s"] for r in samples["full snapshot"]]
     res["share_of_full"] = U.summary([a / b for a, b in zip(inc, fulls, strict=True) if b > 0])
+    if BEFORE:
+        inc_b = [r["s"] for r in samples[before_name("incremental snapshot")]]
+        full_b = [r["s"] for r in samples[before_name("full snapshot")]]
+        res["share_of_full_before"] = U.summary([a / b for a, b in zip(inc_b, full_b, strict=True) if b > 0])
     res["added"] = plus["plus"]
     return res
 
@@ -522,6 +577,10 @@ def headline(res, cfg):
                      f"{_fmt_s(m['rsync -a']['s'])} s | {_cmp(s['ratios']['rsync -a'], 'faster', 'slower')} | |")
         lines.append(f"| full snapshot | {_fmt_s(m['lance_snapshot']['s'])} s | tar czf "
                      f"{_fmt_s(m['tar czf']['s'])} s | {_cmp(s['ratios']['tar czf'], 'faster', 'slower')} | |")
+        if res.get("before") and before_key(res, "lance_snapshot") in m:
+            k = before_key(res, "lance_snapshot")
+            lines.append(f"| full snapshot | {_fmt_s(m['lance_snapshot']['s'])} s | this code at {res['before']} "
+                         f"{_fmt_s(m[k]['s'])} s | {_cmp(s['ratios'][k], 'faster', 'slower')} | |")
         if FLOOR_COPY in m:
             lines.append(f"| full snapshot | {_fmt_s(m['lance_snapshot']['s'])} s | floor: {FLOOR_COPY} "
                          f"{_fmt_s(m[FLOOR_COPY]['s'])} s | "
@@ -535,6 +594,12 @@ def headline(res, cfg):
                      f"| rsync --link-dest {_fmt_s(m['rsync -a --link-dest']['s'])} s | "
                      f"{100 * i['share_of_full']['median']:.1f}% of a full snapshot "
                      f"({_fmt_s(m['full snapshot']['s'])} s) | {verdict('incremental')} |")
+        k = before_key(res, "incremental snapshot")
+        if res.get("before") and k in m:
+            lines.append(f"| incremental snapshot after +1% ({i['added']}) | "
+                         f"{_fmt_s(m['incremental snapshot']['s'])} s | this code at {res['before']} "
+                         f"{_fmt_s(m[k]['s'])} s | {_cmp(i['ratios'][k], 'faster', 'slower')}; then "
+                         f"{100 * i['share_of_full_before']['median']:.1f}% of a full snapshot | |")
         if FLOOR_LINK in m:
             lines.append(f"| incremental snapshot after +1% ({i['added']}) | "
                          f"{_fmt_s(m['incremental snapshot']['s'])} s | floor: {FLOOR_LINK} "
@@ -572,8 +637,10 @@ def markdown(res, cfg, png_name):
            "before each run. `lance_snapshot`, `lance_verify` and facts are the collection's own Python "
            "functions (`take_snapshot`, `verify`, `gather`), called in-process unless a row says "
            "\"new process\"." % (res["runs"], res["warmup"]), "",
-           "Code: commit %s%s." % (res.get("code", {}).get("commit"),
-                                   " with local changes" if res.get("code", {}).get("dirty") else ""), "",
+           "Code: commit %s%s%s." % (res.get("code", {}).get("commit"),
+                                     " with local changes" if res.get("code", {}).get("dirty") else "",
+                                     "; rows marked \"before\" run lance_snapshot as it was at commit %s, "
+                                     "interleaved with it" % res["before"] if res.get("before") else ""), "",
            "Machine: %d CPUs (%s), %s RAM, kernel %s, Python %s; load average at start %s." % (
                res["machine"]["cpus"], res["machine"]["cpu_model"], _mb(res["machine"]["mem_bytes"]),
                res["machine"]["kernel"], res["machine"]["python"],
@@ -617,9 +684,12 @@ def markdown(res, cfg, png_name):
     for where, title in (("plus1pct", "+1%"), ("fixed", f"+{cfg['fixed_add']} whatever N")):
         for name, r in ((res.get("incremental") or {}).get(where) or {}).items():
             m = r["methods"]
+            before = r.get("share_of_full_before")
             out += [f"**{name} {title}** (+{r['added']} memories; share of full "
                     f"{100 * r['share_of_full']['median']:.1f}%, min {100 * r['share_of_full']['min']:.1f}%, "
-                    f"max {100 * r['share_of_full']['max']:.1f}%)", "",
+                    f"max {100 * r['share_of_full']['max']:.1f}%"
+                    + (f"; the code of {res.get('before')}: {100 * before['median']:.1f}%" if before else "") + ")",
+                    "",
                     "| method | seconds | bytes written | files written | files linked | ratio | load |",
                     "| --- | --- | --- | --- | --- | --- | --- |"]
             for meth, st in m.items():
@@ -818,6 +888,9 @@ def main(argv=None):
     ap.add_argument("--work", default=None, help="scratch dir on the cache's filesystem (default <cache>/work)")
     ap.add_argument("--date", default=None, help="results file name (default today, UTC)")
     ap.add_argument("--no-profile", action="store_true")
+    ap.add_argument("--compare-to", default=None, metavar="REV",
+                    help="snapshot and incremental also run lance_snapshot as it was at git revision REV, "
+                         "interleaved with the current code (side by side)")
     ap.add_argument("--rerender", action="store_true",
                     help="write the results of --date again from its .json with the current bench/notes.md "
                          "(nothing is measured)")
@@ -850,8 +923,11 @@ def main(argv=None):
     t_start = time.monotonic()
     # Import the code measured now, once: a run then measures one version of it even while the tree changes.
     snapshot_mod(), verify_mod()
+    if args.compare_to:
+        load_before(args.compare_to)
     import ansible_collections.openclaw.memory.plugins.module_utils.facts  # noqa: F401
-    res = {"date": date, "code": code_version(), "started": now.isoformat(timespec="seconds"), "smoke": args.smoke,
+    res = {"date": date, "code": code_version(), "before": BEFORE.get("rev"),
+           "started": now.isoformat(timespec="seconds"), "smoke": args.smoke,
            "runs": runs, "warmup": args.warmup, "machine": U.machine(), "items": items, "datasets": {}}
     try:
         names = cfg["growth"] + cfg["extra"] + ([cfg["facts"]] if "facts" in items else [])

@@ -90,8 +90,10 @@ DELETING_TAG = ".deleting-"
 HISTORY = ("latest", "all")
 LINK_NONE = ("none", "", None)
 MAX_PINS = 5
-# Copy threads (see _Stager): hashlib and file I/O release the GIL.
+# Copy threads (see _Stager): hashlib and file I/O release the GIL. Fewer files than POOL_MIN_FILES to
+# copy are copied in this thread (starting threads would cost more than it saves).
 COPY_WORKERS = 4
+POOL_MIN_FILES = 32
 COUNTS_SUFFIX = ".fragments.json"
 EMBEDDING_KEYS = ("provider", "model", "dimensions")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+@:-]*$")
@@ -994,14 +996,15 @@ def _run(src, src_tables, dest, name, link_dest, history, workspace, retain, ret
              "warnings": set()}
     stats_table = _stats_table(pins)
     base_counts = _read_counts(base, stats_table)
-    stager = _Stager(staging, base, dir_mode, mode, uid, gid, stats, progress)
+    stager = _Stager(staging, base, dir_mode, mode, uid, gid, stats, progress,
+                     workers=None if len(to_copy) >= POOL_MIN_FILES else 1)
     counts = counter = None
     try:
         os.mkdir(staging, dir_mode)
         _chown(staging, uid, gid)
         if stats_table is not None and pins[stats_table]["fragments"] is not None:
             counts = _plan_counts(pins[stats_table], base_counts, probes)
-            if counts.todo:
+            if len(counts.todo) >= 2 * _CountAsPlaced.BATCH:  # else counting after placing costs less
                 counter = _CountAsPlaced(pins[stats_table], staging, counts)
         for tname in sorted(pins):
             pin = pins[tname]

@@ -788,6 +788,7 @@ def test_copies_run_in_a_bounded_pool_and_sums_do_not_depend_on_it(db, tmp_path,
                 running[0] -= 1
 
     monkeypatch.setattr(S, "copy_file", counting_copy)
+    monkeypatch.setattr(S, "POOL_MIN_FILES", 2)  # a test table has few files
     pooled = snap(db, tmp_path / "a", link_dest="none")
     assert 1 < peak[0] <= S.COPY_WORKERS
     assert all(n.startswith("snapshot-copy") for n in threads)

@@ -50,6 +50,14 @@ def _sums_ok(r):
     return verify_sums(r["snapshot"], read_sums(r["checksums"]), ignore=("SHA256SUMS", "SNAPSHOT.json"))["ok"]
 
 
+@pytest.fixture(autouse=True, params=["pool", "serial"])
+def copies(request, monkeypatch):
+    """Every case with the copy pool (even for a few files) and with copies in the calling thread."""
+    monkeypatch.setattr(S, "POOL_MIN_FILES", 1)
+    monkeypatch.setattr(S, "COPY_WORKERS", 4 if request.param == "pool" else 1)
+    return request.param
+
+
 @pytest.fixture
 def small_fs(tmp_path):
     """Mount a tmpfs of the given size (bytes) under tmp_path; unmounted at teardown."""
