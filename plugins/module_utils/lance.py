@@ -414,25 +414,18 @@ def fragment_stats(ds, probes=3, previous=None, fragments=None):
     as `previous` next time (None when a value cannot round-trip through JSON); info {fragments, reused,
     counted, probe_offsets (the probes' row offsets, in the order of stats["probes"])}.
     """
-    counts = FragmentCounts(ds.schema, probes, previous, fragment_list(ds) if fragments is None else fragments)
-    counts.count(ds)
-    return counts.result(ds)
+    return FragmentCounts(ds.schema, probes, previous, fragment_list(ds) if fragments is None else fragments).result(ds)
 
 
 class FragmentCounts:
-    """fragment_stats in steps, so a caller can count batches of fragments as they become readable.
-
-    `FragmentCounts(schema, probes, previous, fragments)` plans (`todo`: the fragment ids to read, in table
-    order); `count(ds, fids)` reads some of them (any order, each once; None: all not read yet);
-    `result(ds)` returns what fragment_stats returns, reading whatever is still left.
-    """
+    """fragment_stats in two steps: plan (`todo`, the fragment ids to read, in table order), then `result(ds)`."""
 
     def __init__(self, schema, probes, previous, fragments):
         self.scan = StatsScan(schema.names, probes)
         self.columns = {c: str(schema.field(c).type) for c in self.scan.columns}
         self.frags = fragments
         self.previous = previous
-        known = _known_fragments(previous, self.columns, self.scan.probes)
+        known = _known_fragments(previous, self.scan, self.columns)
         self.entries = {}  # fragment id: [rows, oldest, newest, counts, probes] (FRAGMENT_FIELDS[3:])
         self.todo = []
         for fid, files, dele in fragments:
@@ -443,17 +436,20 @@ class FragmentCounts:
                 self.entries[fid] = hit
         self.counted = {}
 
-    def count(self, ds, fids=None):
-        if fids is None:
-            fids = [fid for fid in self.todo if fid not in self.counted]
-            whole = len(fids) == len(self.frags)
-        else:
-            whole = False
-        if fids:
-            self.counted.update(_count_fragments(ds, self.scan, None if whole else fids))
-
     def result(self, ds):
-        self.count(ds)
+        """What fragment_stats returns: reads the fragments to read, adds up every fragment."""
+        if self.todo:
+            whole = len(self.todo) == len(self.frags)
+            self.counted = _count_fragments(ds, self.scan, None if whole else self.todo)
+        try:
+            return self._merge(ds)
+        except (TypeError, ValueError, KeyError, IndexError):
+            if len(self.todo) == len(self.frags):
+                raise
+            # A reused entry that does not hold what it should (a damaged record): count everything.
+            return fragment_stats(ds, self.scan.probes, None, self.frags)
+
+    def _merge(self, ds):
         scan, frags, entries, todo = self.scan, self.frags, dict(self.entries), self.todo
         entries.update(self.counted)
         heap = []
@@ -478,8 +474,7 @@ class FragmentCounts:
                 scan.oldest = oldest if scan.oldest is None else min(scan.oldest, oldest)
                 scan.newest = newest if scan.newest is None else max(scan.newest, newest)
         if len(todo) < len(frags) and start != ds.count_rows():
-            # Reused entries that do not add up to the manifest's row count: trust none, count everything.
-            return fragment_stats(ds, scan.probes, None, frags)
+            raise ValueError("reused entries do not add up to the table's %d rows" % ds.count_rows())
         scan.total = start
         scan._heap = heap
         record = None
@@ -493,7 +488,10 @@ class FragmentCounts:
             }
         info = {"fragments": len(frags), "reused": len(frags) - len(todo), "counted": len(todo),
                 "probe_offsets": [r.offset for r in sorted(heap, key=lambda r: r.key)]}
-        return scan.result(ds), record, info
+        stats = scan.result(ds)
+        if len(todo) < len(frags) and len(stats["probes"]) != len(heap):
+            raise ValueError("a reused probe row is not in the table")
+        return stats, record, info
 
 
 def _new_entry(scan):
@@ -551,19 +549,25 @@ def _count_fragments(ds, scan, fids):
     return out
 
 
-def _known_fragments(previous, columns, probes):
-    """{(id, files, deletion): entry} of a previous record that counted the same columns, else {}."""
+def _known_fragments(previous, scan, columns):
+    """{(id, files, deletion): entry} of a previous record that counted the same columns, else {}.
+
+    An entry of an unexpected shape (a damaged record) makes the whole record unusable; what this cheap check
+    lets through fails the checks in FragmentCounts.result, which then counts every fragment.
+    """
     if not isinstance(previous, dict) or previous.get("format") != FRAGMENT_COUNTS_FORMAT:
         return {}
     if previous.get("columns") != columns or previous.get("fields") != list(FRAGMENT_FIELDS):
         return {}
-    if not isinstance(previous.get("probes"), int) or previous["probes"] < probes:
+    if not isinstance(previous.get("probes"), int) or previous["probes"] < scan.probes:
         return {}
+    groups = {key for key, _col in scan.groups}
     out = {}
     try:
         for item in previous.get("fragments") or []:
-            fid, files, dele, rows, oldest, newest, counts, cands = item
-            if not (isinstance(rows, int) and isinstance(counts, dict) and isinstance(cands, list)):
+            fid, files, dele, rows, _oldest, _newest, counts, cands = item
+            if not (type(rows) is int and type(counts) is dict and counts.keys() == groups  # noqa: E721
+                    and type(cands) is list):  # noqa: E721 - exact JSON types, checked 5,000 times
                 return {}
             out[(fid, tuple(files), dele)] = item[3:]
     except (TypeError, ValueError):
@@ -571,10 +575,14 @@ def _known_fragments(previous, columns, probes):
     return out
 
 
+def _is_time(v):
+    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
 def _recordable(entry):
     """True when an entry survives JSON unchanged (str group values and ids, numeric times)."""
     _rows, oldest, newest, counts, cands = entry
-    if not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in (oldest, newest)):
+    if not (_is_time(oldest) and _is_time(newest)):
         return False
     if not all(isinstance(v, str) for bucket in counts.values() for v in bucket):
         return False

@@ -463,32 +463,27 @@ class _Stager:
             with contextlib.suppress(FileNotFoundError):
                 os.rmdir(self.scratch.pop())
 
-    def place_all(self, files, on_placed=None):
-        """Link or copy each planned file, in this order; returns when all are in place.
-
-        `on_placed(f)`: called (in this thread, in plan order) once a file is in place.
-        """
+    def place_all(self, files):
+        """Link or copy each planned file; returns when all are in place."""
         window = collections.deque()
         try:
             for f in files:
                 dst = os.path.join(self.staging, f.rel)
                 _ensure_dir(os.path.dirname(dst), self.dir_mode, self.uid, self.gid, self.made)
                 if f.action == "link" and self._link(f, dst):
-                    if on_placed:
-                        on_placed(f)
                     continue
                 if self.progress:
                     self.progress("copy", f.rel)
                 if self.pool is None:
-                    self._copied(f, self._copy(f.src, dst), on_placed)
+                    self._copied(f, self._copy(f.src, dst))
                     continue
                 window.append((f, self.pool.submit(self._copy, f.src, dst)))
                 if len(window) >= 4 * self.workers:
                     f0, fut = window.popleft()
-                    self._copied(f0, fut.result(), on_placed)
+                    self._copied(f0, fut.result())
             while window:
                 f0, fut = window.popleft()
-                self._copied(f0, fut.result(), on_placed)
+                self._copied(f0, fut.result())
         except BaseException:
             for _f, fut in window:
                 fut.cancel()
@@ -529,119 +524,20 @@ class _Stager:
         os.rename(tmp, dst)
         return out
 
-    def _copied(self, f, result, on_placed=None):
+    def _copied(self, f, result):
         f.sha, f.size = result  # a workspace file edited since it was hashed: the copy's hash is the truth
         f.placed = True
         self.stats["bytes_copied"] += f.size
         self.stats["files_copied"] += 1
-        if on_placed:
-            on_placed(f)
 
 
-class _CountAsPlaced:
-    """Reads the staged copy of the counted table fragment by fragment while its other files are being placed.
-
-    The table's files are placed manifest first, then fragment by fragment (see `order`); each batch of
-    fragments whose data and deletion files are in place is counted by a thread of its own (Lance reads
-    without the GIL), alongside the copying instead of after it. The counts still come from the copy.
-    For the first pin only: a re-pin (`stop`) discards it, and everything is counted after placing.
-    """
-
-    BATCH = 256  # fragments per read: fewer reads, each with its fixed cost, against an earlier start
-
-    def __init__(self, pin, staging, counts):
-        self.counts = counts
-        self.path = os.path.join(staging, pin["prefix"])
-        self.version = pin["ds"].version
-        top = pin["prefix"] + "/"
-        self.manifest = top + _manifest_of(pin)
-        self.rank = {self.manifest: -1}
-        self.waiting = {}  # rel of a data/deletion file not placed yet: its fragment id
-        self.missing = {}  # fragment id to read: how many of its files are not placed yet
-        todo = set(counts.todo)
-        for i, (fid, files, dele) in enumerate(pin["fragments"]):
-            rels = [top + "data/" + p for p in files] + ([top + dele] if dele else [])
-            for rel in rels:
-                self.rank[rel] = i
-                if fid in todo:
-                    self.waiting[rel] = fid
-            if fid in todo:
-                self.missing[fid] = len(rels)
-        self.last = len(pin["fragments"])
-        self.ready = []
-        self.have_manifest = False
-        self.closing = self.aborted = False
-        self.error = None
-        self.cond = threading.Condition()
-        self.thread = threading.Thread(target=self._run, name="snapshot-count", daemon=True)
-        self.thread.start()
-
-    def order(self, files):
-        """The files in the order that lets counting start early: manifest, each fragment's files, the rest."""
-        return sorted(files, key=lambda f: self.rank.get(f.rel, self.last))
-
-    def placed(self, f):
-        with self.cond:
-            if f.rel == self.manifest:
-                self.have_manifest = True
-                self.cond.notify()
-            fid = self.waiting.pop(f.rel, None)
-            if fid is not None:
-                self.missing[fid] -= 1
-                if not self.missing[fid]:
-                    self.ready.append(fid)
-                    if len(self.ready) >= self.BATCH:
-                        self.cond.notify()
-
-    def finish(self):
-        """Read what is ready, wait for the thread; True when every fragment it was given was read."""
-        with self.cond:
-            self.closing = True
-            self.cond.notify()
-        self.thread.join()
-        return self.error is None and not self.aborted
-
-    def stop(self):
-        """Discard (a re-pin, an error): the thread stops after its current read."""
-        with self.cond:
-            self.closing = self.aborted = True
-            self.cond.notify()
-        self.thread.join()
-
-    def _run(self):
-        ds = None
-        try:
-            while True:
-                with self.cond:
-                    while not self.closing and not (self.have_manifest and len(self.ready) >= self.BATCH):
-                        self.cond.wait()
-                    if self.aborted or not self.have_manifest:
-                        return
-                    batch, self.ready = self.ready, []
-                    closing = self.closing
-                if batch:
-                    if ds is None:
-                        ds = open_table(self.path, version=self.version)
-                    self.counts.count(ds, batch)
-                if closing:
-                    return
-        except Exception as e:  # noqa: BLE001 - counted again after placing, where an error is reported
-            self.error = e
-
-
-def _stage_table(pin, src_tables, stager, history, verify_links, counter=None):
-    """Copy/link one table's pinned files; on a vanished file pin again (up to MAX_PINS).
-
-    `counter`: a _CountAsPlaced for this pin, fed as files land; stopped on a re-pin.
-    """
+def _stage_table(pin, src_tables, stager, history, verify_links):
+    """Copy/link one table's pinned files; on a vanished file pin again (up to MAX_PINS)."""
     name = pin["name"]
     staging = stager.staging
     for attempt in range(1, MAX_PINS + 1):
         try:
             todo = pin["files"]
-            if counter is not None and attempt > 1:
-                counter.stop()
-                counter = None
             if attempt > 1:
                 placed = {f.rel: f for f in pin["files"] if f.placed}
                 pin = _pin_table(name, src_tables[name], history)
@@ -659,10 +555,7 @@ def _stage_table(pin, src_tables, stager, history, verify_links, counter=None):
                     todo.append(f)
             if stager.progress:
                 stager.progress("pinned", "%s@%d" % (name, pin["ds"].version))
-            if counter is not None:
-                stager.place_all(counter.order(todo), on_placed=counter.placed)
-            else:
-                stager.place_all(todo)
+            stager.place_all(todo)
             return pin
         except _Vanished as e:
             stats = stager.stats
@@ -998,26 +891,15 @@ def _run(src, src_tables, dest, name, link_dest, history, workspace, retain, ret
     base_counts = _read_counts(base, stats_table)
     stager = _Stager(staging, base, dir_mode, mode, uid, gid, stats, progress,
                      workers=None if len(to_copy) >= POOL_MIN_FILES else 1)
-    counts = counter = None
     try:
         os.mkdir(staging, dir_mode)
         _chown(staging, uid, gid)
-        if stats_table is not None and pins[stats_table]["fragments"] is not None:
-            counts = _plan_counts(pins[stats_table], base_counts, probes)
-            if len(counts.todo) >= 2 * _CountAsPlaced.BATCH:  # else counting after placing costs less
-                counter = _CountAsPlaced(pins[stats_table], staging, counts)
         for tname in sorted(pins):
-            pin = pins[tname]
-            pins[tname] = _stage_table(pin, src_tables, stager, history, verify_links,
-                                       counter if tname == stats_table else None)
-            if tname == stats_table and pins[tname] is not pin:
-                counts = counter = None  # pinned again: counted after placing
+            pins[tname] = _stage_table(pins[tname], src_tables, stager, history, verify_links)
         stager.place_all(ws_files)
         stager.close()
-        if counter is not None and not counter.finish():
-            counts = None
         meta, sums = _finish(staging, name, src_real, pins, ws_files, workspace, history, base, base_counts,
-                             counts, embedding, probes, now_epoch, stats, mode, uid, gid)
+                             embedding, probes, now_epoch, stats, mode, uid, gid)
         written = [f for p in pins.values() for f in p["files"]] + ws_files
         _sync_tree(staging, sorted(stager.made, key=len, reverse=True),
                    [os.path.join(staging, f.rel) for f in written if f.action == "copy"]
@@ -1028,8 +910,6 @@ def _run(src, src_tables, dest, name, link_dest, history, workspace, retain, ret
         _fsync_dir(dest)
     except OSError as e:
         stager.close(failed=True)
-        if counter is not None:
-            counter.stop()
         shutil.rmtree(staging, ignore_errors=True)
         if e.errno in _NOSPACE:
             raise MemoryToolError(
@@ -1043,8 +923,6 @@ def _run(src, src_tables, dest, name, link_dest, history, workspace, retain, ret
                               "touched" % (name, dest, e)) from None
     except BaseException:
         stager.close(failed=True)
-        if counter is not None:
-            counter.stop()
         shutil.rmtree(staging, ignore_errors=True)
         raise
 
@@ -1076,13 +954,12 @@ def _run(src, src_tables, dest, name, link_dest, history, workspace, retain, ret
     }
 
 
-def _finish(staging, name, src_real, pins, ws_files, workspace, history, base, base_counts, counts, embedding,
-            probes, now_epoch, stats, mode, uid, gid):
+def _finish(staging, name, src_real, pins, ws_files, workspace, history, base, base_counts, embedding, probes,
+            now_epoch, stats, mode, uid, gid):
     """Check the staged tables, then write SHA256SUMS and SNAPSHOT.json into the staging dir.
 
     The counts come from the staged copy; with `base_counts` (the link-dest snapshot's per-fragment counts)
-    only fragments whose files were not all hard-linked from it are read. `counts`: a FragmentCounts that
-    read part of them while files were placed, or None.
+    only fragments whose files were not all hard-linked from it are read.
     """
     sums = {}
     tables = {}
@@ -1108,9 +985,7 @@ def _finish(staging, name, src_real, pins, ws_files, workspace, history, base, b
     if stats_ds is not None:
         pin = pins[stats_table]
         try:
-            if counts is None:
-                counts = _plan_counts(pin, base_counts, probes, stats_ds)
-            found, record, info = counts.result(stats_ds)
+            found, record, info = _plan_counts(pin, base_counts, probes, stats_ds).result(stats_ds)
         except Exception as e:  # noqa: BLE001 - Lance raises plain exceptions on a file it cannot decode
             raise MemoryToolError("The snapshot copy of table '%s' does not read: %s; nothing was kept, re-run the "
                                   "snapshot" % (stats_table, error_text(e))) from None
@@ -1187,11 +1062,11 @@ def _read_counts(base, table):
     return data
 
 
-def _plan_counts(pin, base_counts, probes, ds=None):
-    """A FragmentCounts for the counted table's pin, reusing what the link-dest snapshot's record allows."""
+def _plan_counts(pin, base_counts, probes, ds):
+    """A FragmentCounts of the staged copy `ds` of the counted table, reusing what the link-dest's record allows."""
     previous = _reusable_counts(base_counts, pin) if base_counts else None
     frags = pin["fragments"] if pin["fragments"] is not None else fragment_list(ds)
-    return FragmentCounts((ds or pin["ds"]).schema, probes, previous, frags)
+    return FragmentCounts(ds.schema, probes, previous, frags)
 
 
 def _reusable_counts(record, pin):
