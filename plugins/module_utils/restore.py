@@ -330,6 +330,7 @@ def _stage_from_prestaged(snapshot, part, staging, prestaged, uid, gid, dir_mode
     """Turn the prestaged copy into `staging` for `part`: keep files whose checksum the snapshot repeats,
     copy the others, remove what the snapshot does not list. Returns bytes copied."""
     os.rename(prestaged_path(part["target"]), staging)
+    os.unlink(prestaged_path(part["target"]) + ".json")  # the copy it describes is the staging copy now
     old_sums = prestaged["sums"]
     same_owner = (prestaged.get("uid"), prestaged.get("gid"), prestaged.get("file_mode")) == (uid, gid, file_mode)
     for root, _dirs, names in os.walk(staging):
@@ -384,8 +385,7 @@ def prestage_snapshot(snapshot, db_path, owner=None, group=None, dir_mode=None, 
         result["state"] = "would_prestage"
         result["duration_s"] = round(time.monotonic() - started, 3)
         return result
-    if not check_mode:
-        _recover(db_path, warnings)
+    _recover(db_path, warnings)
     _clean_staging([part], warnings)
     uid, gid = _default_owner(db_path, owner, group)
     parent = os.path.dirname(db_path)
@@ -567,7 +567,6 @@ def restore_snapshot(snapshot, db_path, workspace=None, owner=None, group=None, 
                 result["bytes_copied"] += _stage_from_prestaged(snapshot, part, part["staging"], prestaged, uid, gid,
                                                                 dir_mode, file_mode)
                 result["prestaged"] = prestaged.get("snapshot_name")
-                os.unlink(prestaged_path(db_path) + ".json")
             else:
                 result["bytes_copied"] += _stage(snapshot, part, part["staging"], uid, gid, dir_mode, file_mode)
             ok, res = _verify_part(part, part["staging"], snapshot, checks, expect)

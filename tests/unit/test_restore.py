@@ -411,6 +411,7 @@ def test_a_damaged_prestaged_copy_is_caught_and_the_database_stays(two_snapshots
     assert "failed verification, so it was not put in place" in e.value.msg
     assert os.path.basename(victim) in e.value.msg
     assert tree(db) == new_state["before_db"]
+    # Neither the damaged copy nor its marker is left to be used again.
     assert not [n for n in siblings(db) if R.STAGING_TAG in n or R.ASIDE_TAG in n or R.PRESTAGED_TAG in n]
 
 
@@ -452,3 +453,17 @@ def test_a_write_through_a_hard_link_is_caught(tmp_path):
     with open(str(tmp_path / "g"), "ab") as f:  # a write through the link
         f.write(b"y")
     assert V._changed_links(linked) == [str(src)]
+
+
+def test_a_prestage_that_starts_from_a_damaged_copy_fails_and_leaves_nothing(two_snapshots, new_state):
+    db = new_state["db_path"]
+    R.prestage_snapshot(two_snapshots["a"]["snapshot"], db, checks=FAST, stamp="P1")
+    data_dir = os.path.join(R.prestaged_path(db), "memories.lance", "data")
+    os.truncate(os.path.join(data_dir, min(os.listdir(data_dir))), 10)
+    with pytest.raises(MemoryToolError) as e:
+        R.prestage_snapshot(two_snapshots["b"]["snapshot"], db, checks=FAST, stamp="P2")
+    assert "prestaged copy of snapshot B failed verification and was removed" in e.value.msg
+    assert not [n for n in siblings(db) if R.STAGING_TAG in n or R.PRESTAGED_TAG in n]
+    assert tree(db) == new_state["before_db"]
+    # The next prestage starts from scratch and passes.
+    assert R.prestage_snapshot(two_snapshots["b"]["snapshot"], db, checks=FAST, stamp="P3")["verify"]["ok"]
