@@ -390,6 +390,7 @@ def copy_file(src, dst, mode):
         st = os.fstat(fi)
         fo = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         try:
+            os.fchmod(fo, mode)  # the mode asked for, whatever the umask took from it
             while True:
                 block = os.read(fi, CHUNK)
                 if not block:

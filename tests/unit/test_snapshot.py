@@ -820,3 +820,14 @@ def test_wait_lock_names_the_holder_path_and_the_wait(tmp_path):
             with WaitLock(str(tmp_path), 0.3, busy, create=False):
                 pass
     assert sorted(os.listdir(tmp_path)) == [".lock"]
+
+
+def test_copy_file_gives_the_mode_asked_for_whatever_the_umask(tmp_path):
+    src = tmp_path / "src"
+    src.write_bytes(b"memories" * 100)
+    old = os.umask(0o027)
+    try:
+        S.copy_file(str(src), str(tmp_path / "dst"), 0o660)
+    finally:
+        os.umask(old)
+    assert oct(os.stat(str(tmp_path / "dst")).st_mode & 0o777) == "0o660"
