@@ -843,6 +843,13 @@ def merge_cutover(args):
             cut["slowest_tasks_last_migrate"] = bench_cutover.task_times(logfile)
         if not cut.get("downtime_window_last_migrate"):
             cut["downtime_window_last_migrate"] = bench_cutover.downtime_tasks(logfile)
+    md_path = _write_again(res, out_dir)
+    print(f"\nwritten: {md_path} (+ .json) with item 4 from {args.merge_cutover}")
+    return 0
+
+
+def _write_again(res, out_dir):
+    """Results written (markdown and json) with the current bench/notes.md, targets and headline; md path."""
     cfg = SMOKE if res.get("smoke") else FULL
     if os.path.exists(NOTES) and not res.get("smoke"):
         with open(NOTES, encoding="utf-8") as f:
@@ -852,8 +859,7 @@ def merge_cutover(args):
     png = res.get("png")
     md_path = write_results(res, cfg, out_dir, os.path.basename(png) if png else None)
     print(res["headline"])
-    print(f"\nwritten: {md_path} (+ .json) with item 4 from {args.merge_cutover}")
-    return 0
+    return md_path
 
 
 def rerender(args):
@@ -862,15 +868,7 @@ def rerender(args):
     date = args.date or datetime.datetime.now(tz=datetime.timezone.utc).strftime("%Y-%m-%d")
     with open(os.path.join(out_dir, f"{date}.json"), encoding="utf-8") as f:
         res = json.load(f)
-    cfg = SMOKE if res.get("smoke") else FULL
-    if os.path.exists(NOTES) and not res.get("smoke"):
-        with open(NOTES, encoding="utf-8") as f:
-            res["notes"] = f.read().strip()
-    res["targets"] = targets(res, cfg)
-    res["headline"] = headline(res, cfg)
-    png = res.get("png")
-    md_path = write_results(res, cfg, out_dir, os.path.basename(png) if png else None)
-    print(res["headline"])
+    md_path = _write_again(res, out_dir)
     print(f"\nwritten again: {md_path} (+ .json) with the current {os.path.relpath(NOTES, REPO)}")
     return 0
 

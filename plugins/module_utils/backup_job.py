@@ -65,6 +65,9 @@ from ansible_collections.openclaw.memory.plugins.module_utils.common import (
     sha256_file,
     tree_size,
 )
+from ansible_collections.openclaw.memory.plugins.module_utils.common import (
+    write_json_atomic as common_write_json_atomic,
+)
 from ansible_collections.openclaw.memory.plugins.module_utils.lance import (
     check_db_dir,
     open_table,
@@ -440,23 +443,9 @@ def parse_now(value):
 
 
 def write_json_atomic(path, data, mode=0o644):
-    parent = os.path.dirname(path)
-    os.makedirs(parent, mode=0o755, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """The job's status files: parents created (0755), then common.write_json_atomic."""
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    common_write_json_atomic(path, data, mode)
 
 
 class JobLock:

@@ -8,7 +8,9 @@ from __future__ import annotations
 import datetime
 import fcntl
 import hashlib
+import json
 import os
+import tempfile
 import time
 
 CHUNK = 1 << 20
@@ -163,3 +165,30 @@ class WaitLock:
 
     def __exit__(self, *exc):
         os.close(self.fd)
+
+
+def write_json_atomic(path, data, mode=0o600, sync_dir=False):
+    """Write `data` as JSON to `path` through a temp file in its directory, fsynced and renamed (`mode`);
+    `sync_dir` also fsyncs the directory (the rename itself survives a crash). The directory must exist."""
+    parent = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    if sync_dir:
+        dfd = os.open(parent or ".", os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)

@@ -50,6 +50,7 @@ from ansible_collections.openclaw.memory.plugins.module_utils.common import (
     iso_utc,
     sha256_file,
     utc_now_name,
+    write_json_atomic,
 )
 from ansible_collections.openclaw.memory.plugins.module_utils.lance import (
     FRAGMENT_READAHEAD,
@@ -161,17 +162,6 @@ def _json_default(value):
     if isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")
     return str(value)
-
-
-def _write_json(path, data):
-    tmp = "%s.tmp-%d" % (path, os.getpid())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------- export
@@ -303,7 +293,7 @@ def export_table(path, dest, table=None, fmt="jsonl", vectors=None, check_mode=F
         written = _write_export(ds, dest, mpath, fmt, columns, out_schema)
         now_epoch = time.time() if now is None else float(now)
         meta.update(written, created=iso_utc(now_epoch * 1000), created_epoch=now_epoch, libraries=lib_versions())
-        _write_json(mpath, meta)
+        write_json_atomic(mpath, meta, FILE_MODE)
         _fsync_dir(os.path.dirname(dest))
         result.update(changed=True, **written)
     result["duration_s"] = round(time.monotonic() - started, 3)
@@ -708,11 +698,11 @@ def _import(src, fmt, schema, meta, path, name, target, dsv, dim, uid, gid, stam
         # Written before the rename: it names the staged version's Lance manifest, so until the rename it matches
         # no table in place, and a crash in between leaves no record that passes for this import.
         marker = marker_path(path, name)
-        _write_json(marker, {"kind": MARKER_KIND, "export_sha256": meta["sha256"], "src": src, "rows": check["rows"],
-                             "ids_hash": check["ids_hash"], "table_version": check["version"],
-                             "manifest_sha256": _lance_manifest_sha(open_table(staged), staged),
-                             "data_storage_version": check["data_storage_version"], "imported": iso_utc(
-                                 time.time() * 1000)})
+        write_json_atomic(marker, {
+            "kind": MARKER_KIND, "export_sha256": meta["sha256"], "src": src, "rows": check["rows"],
+            "ids_hash": check["ids_hash"], "table_version": check["version"],
+            "manifest_sha256": _lance_manifest_sha(open_table(staged), staged),
+            "data_storage_version": check["data_storage_version"], "imported": iso_utc(time.time() * 1000)}, FILE_MODE)
         if (uid, gid) != (os.geteuid(), os.getegid()):
             os.chown(marker, uid, gid)
         aside = None

@@ -50,6 +50,7 @@ from ansible_collections.openclaw.memory.plugins.module_utils.common import (
     nearest_existing,
     sha256_file,
     utc_now_name,
+    write_json_atomic,
 )
 from ansible_collections.openclaw.memory.plugins.module_utils.snapshot import (
     META_NAME,
@@ -125,16 +126,7 @@ def _read_journal(db_path):
 
 
 def _write_journal(db_path, journal):
-    path = journal_path(db_path)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(journal, f, indent=1, sort_keys=True)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-    _fsync_dir(os.path.dirname(path))
+    write_json_atomic(journal_path(db_path), journal, 0o600, sync_dir=True)
 
 
 def _fsync_dir(path):
@@ -411,14 +403,7 @@ def prestage_snapshot(snapshot, db_path, owner=None, group=None, dir_mode=None, 
         marker = {"format": PRESTAGED_FORMAT, "snapshot": snapshot, "snapshot_name": meta.get("name"),
                   "sums": part["sums"], "checks": checks, "uid": uid, "gid": gid, "file_mode": file_mode,
                   "verified": time.time(), "verify": verify}
-        tmp = target + ".json.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(marker, f, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, target + ".json")
-        _fsync_dir(parent)
+        write_json_atomic(target + ".json", marker, 0o600, sync_dir=True)
     finally:
         if os.path.lexists(staging):
             _remove(staging)
