@@ -187,8 +187,19 @@ def write_json_atomic(path, data, mode=0o600, sync_dir=False):
             pass
         raise
     if sync_dir:
-        dfd = os.open(parent or ".", os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        fsync_dir(parent or ".")
+
+
+def fsync_dir(path, missing_ok=False):
+    """fsync a directory, so that a rename or create in it survives a crash; `missing_ok`: a directory that
+    cannot be opened is skipped instead of raising."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        if missing_ok:
+            return
+        raise
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

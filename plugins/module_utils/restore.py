@@ -46,6 +46,7 @@ from ansible_collections.openclaw.memory.plugins.module_utils import verify as V
 from ansible_collections.openclaw.memory.plugins.module_utils.checksums import SUMS_NAME, read_sums, verify_sums
 from ansible_collections.openclaw.memory.plugins.module_utils.common import (
     MemoryToolError,
+    fsync_dir,
     is_within,
     nearest_existing,
     sha256_file,
@@ -130,14 +131,7 @@ def _write_journal(db_path, journal):
 
 
 def _fsync_dir(path):
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(path, missing_ok=True)
 
 
 def _remove(path):

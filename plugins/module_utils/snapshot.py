@@ -54,6 +54,7 @@ from ansible_collections.openclaw.memory.plugins.module_utils.common import (
     CHUNK,
     MemoryToolError,
     WaitLock,
+    fsync_dir,
     is_within,
     iso_utc,
     nearest_existing,
@@ -619,7 +620,7 @@ def _sync_tree(path, dirs, files):
         finally:
             os.close(fd)
     for d in dirs:
-        _fsync_dir(d)
+        fsync_dir(d)
 
 
 def _load_syncfs():
@@ -630,14 +631,6 @@ def _load_syncfs():
 
 
 _SYNCFS = _load_syncfs()
-
-
-def _fsync_dir(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -908,7 +901,7 @@ def _run(src, src_tables, dest, name, link_dest, history, workspace, retain, ret
         if os.path.lexists(final):
             raise MemoryToolError("Snapshot '%s' appeared while this run was writing it; re-run" % final)
         os.rename(staging, final)
-        _fsync_dir(dest)
+        fsync_dir(dest)
     except OSError as e:
         stager.close(failed=True)
         shutil.rmtree(staging, ignore_errors=True)
