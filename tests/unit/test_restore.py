@@ -357,6 +357,13 @@ def two_snapshots(tmp_path):
     return {"a": a, "b": b, "gone": gone}
 
 
+def kept_data_file(snaps):
+    """A data file of snapshot A that B still lists (the deleted row's one-row fragment is gone from B)."""
+    b = db_tree(snaps["b"]["snapshot"])
+    return min(os.path.basename(k) for k in db_tree(snaps["a"]["snapshot"])
+               if k.startswith("memories.lance/data/") and k in b)
+
+
 def db_tree(snapshot):
     return {k: v for k, v in tree(snapshot).items() if k.startswith("memories.lance/")}
 
@@ -400,7 +407,7 @@ def test_a_damaged_prestaged_copy_is_caught_and_the_database_stays(two_snapshots
     db = new_state["db_path"]
     R.prestage_snapshot(two_snapshots["a"]["snapshot"], db, checks=FAST, stamp="P1")
     data_dir = os.path.join(R.prestaged_path(db), "memories.lance", "data")
-    victim = os.path.join(data_dir, min(os.listdir(data_dir)))
+    victim = os.path.join(data_dir, kept_data_file(two_snapshots))
     with open(victim, "r+b") as f:
         f.seek(40)
         b = f.read(1)
@@ -459,7 +466,7 @@ def test_a_prestage_that_starts_from_a_damaged_copy_fails_and_leaves_nothing(two
     db = new_state["db_path"]
     R.prestage_snapshot(two_snapshots["a"]["snapshot"], db, checks=FAST, stamp="P1")
     data_dir = os.path.join(R.prestaged_path(db), "memories.lance", "data")
-    os.truncate(os.path.join(data_dir, min(os.listdir(data_dir))), 10)
+    os.truncate(os.path.join(data_dir, kept_data_file(two_snapshots)), 10)
     with pytest.raises(MemoryToolError) as e:
         R.prestage_snapshot(two_snapshots["b"]["snapshot"], db, checks=FAST, stamp="P2")
     assert "prestaged copy of snapshot B failed verification and was removed" in e.value.msg
