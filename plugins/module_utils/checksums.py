@@ -64,6 +64,37 @@ def default_workers():
     return max(1, min(8, os.cpu_count() or 1))
 
 
+def file_identity(st):
+    """What identifies one unchanged file: (device, inode, size, mtime_ns) of an os.stat result."""
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def linked_known(root, sums, linked_root, linked_sums):
+    """`known` for verify_sums from a verified snapshot that `root` hard-links files from (rsync --link-dest):
+    {rel: (digest listed there, identity of its file)} for each rel both lists give the same digest."""
+    known = {}
+    for rel, digest in sums.items():
+        if linked_sums.get(rel) != digest:
+            continue
+        try:
+            known[rel] = (digest, file_identity(os.stat(os.path.join(linked_root, rel))))
+        except OSError:
+            continue
+    return known
+
+
+def _is_known(root, rel, digest, known):
+    """(rel, size, 'known') when the file under root is still the very file `known` vouches for, else None."""
+    k = known.get(rel)
+    if k is None or k[0] != digest:
+        return None
+    try:
+        st = os.stat(os.path.join(root, rel))
+    except OSError:
+        return None
+    return (rel, st.st_size, "known") if file_identity(st) == list(k[1]) else None
+
+
 def _check_one(root, rel, digest):
     """(rel, size, state) with state 'ok', 'bad' or 'missing'."""
     p = os.path.join(root, rel)
@@ -76,20 +107,31 @@ def _check_one(root, rel, digest):
         return rel, 0, "bad"
 
 
-def verify_sums(root, sums, ignore=(SUMS_NAME,), workers=None):
+def verify_sums(root, sums, ignore=(SUMS_NAME,), workers=None, known=None):
     """Check files under `root` against {relpath: digest}, hashing in `workers` threads.
 
-    Returns dict(ok, bad=[rel], missing=[rel], extra=[rel], files=int, bytes=int).
+    Returns dict(ok, bad=[rel], missing=[rel], extra=[rel], files=int, bytes=int, known=int).
     `extra` lists regular files present under root but not listed (except `ignore`).
     `workers` None: one thread per core (hashlib releases the GIL).
+    `known`: {rel: (digest, identity)} of files whose content was verified before (a hard link into a
+    verified snapshot, a file verified when it was staged): a file that is still that very file (same
+    device, inode, size and mtime, see file_identity) with that digest listed is not read again.
     """
     workers = default_workers() if workers is None else max(1, int(workers))
-    items = sorted(sums.items())
+    known = known or {}
+    results = []
+    items = []
+    for rel, digest in sorted(sums.items()):
+        vouched = _is_known(root, rel, digest, known) if known else None
+        if vouched:
+            results.append(vouched)
+        else:
+            items.append((rel, digest))
     if workers == 1 or len(items) < 2:
-        results = [_check_one(root, rel, digest) for rel, digest in items]
+        results += [_check_one(root, rel, digest) for rel, digest in items]
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(lambda item: _check_one(root, item[0], item[1]), items))
+            results += pool.map(lambda item: _check_one(root, item[0], item[1]), items)
     bad = [rel for rel, _size, state in results if state == "bad"]
     missing = [rel for rel, _size, state in results if state == "missing"]
     nbytes = sum(size for _rel, size, _state in results)
@@ -108,4 +150,5 @@ def verify_sums(root, sums, ignore=(SUMS_NAME,), workers=None):
         "extra": extra,
         "files": len(sums),
         "bytes": nbytes,
+        "known": sum(1 for _rel, _size, state in results if state == "known"),
     }

@@ -43,7 +43,12 @@ import shutil
 import time
 
 from ansible_collections.openclaw.memory.plugins.module_utils import verify as V
-from ansible_collections.openclaw.memory.plugins.module_utils.checksums import SUMS_NAME, read_sums, verify_sums
+from ansible_collections.openclaw.memory.plugins.module_utils.checksums import (
+    SUMS_NAME,
+    file_identity,
+    read_sums,
+    verify_sums,
+)
 from ansible_collections.openclaw.memory.plugins.module_utils.common import (
     MemoryToolError,
     fsync_dir,
@@ -241,41 +246,50 @@ def _compare(part):
 
 
 def _stage(snapshot, part, staging, uid, gid, dir_mode, file_mode):
-    """Copy a part of the snapshot to `staging`; returns bytes copied."""
+    """Copy a part of the snapshot to `staging`; returns bytes copied (see _copy_in for part["known"])."""
     made = []
     nbytes = 0
     src_root = os.path.join(snapshot, part["prefix"]) if part["prefix"] else snapshot
     if not part["is_dir"]:
         _makedirs(os.path.dirname(staging), dir_mode, uid, gid, made)
-        _sha, nbytes = copy_file(src_root, staging, file_mode)
-        os.chmod(staging, file_mode)
-        _chown(staging, uid, gid)
-        return nbytes
+        return _copy_in(src_root, staging, file_mode, uid, gid, part, "")
     _makedirs(staging, dir_mode, uid, gid, made)
     for rel in sorted(part["sums"]):
         dst = os.path.join(staging, rel)
         _makedirs(os.path.dirname(dst), dir_mode, uid, gid, made)
-        nbytes += _copy_in(os.path.join(src_root, rel), dst, file_mode, uid, gid)
+        nbytes += _copy_in(os.path.join(src_root, rel), dst, file_mode, uid, gid, part, rel)
     return nbytes
 
 
-def _copy_in(src, dst, file_mode, uid, gid):
-    """Copy one snapshot file into a staging copy, owned and moded; bytes copied. Names the file on failure."""
+def _copy_in(src, dst, file_mode, uid, gid, part, rel):
+    """Copy one snapshot file into a staging copy, owned and moded; bytes copied. Names the file on failure.
+
+    The copy is hashed as it is made: part["known"][rel] = (that sha256, the identity of the copy), so the
+    checksums check compares it with SHA256SUMS without reading the file a second time."""
     try:
-        _sha, n = copy_file(src, dst, file_mode)
+        sha, n = copy_file(src, dst, file_mode)
     except Exception as e:  # noqa: BLE001 - _Vanished or OSError: name the file
         raise MemoryToolError("Snapshot file '%s' cannot be copied to '%s': %s; the snapshot is incomplete, "
                               "transfer it again" % (src, dst, getattr(e, "strerror", None) or "it is missing"))
     os.chmod(dst, file_mode)
     _chown(dst, uid, gid)
+    part.setdefault("known", {})[rel] = (sha, file_identity(os.stat(dst)))
     return n
 
 
 def _verify_checksums(part, staging):
+    """Every staged file against SHA256SUMS. Files hashed while they were copied in, and prestaged files
+    verified before and unchanged since (same inode, size, mtime), are not read again."""
+    known = part.get("known") or {}
     if not part["is_dir"]:
-        ok = sha256_file(staging) == part["sums"][""]
-        return {"ok": ok, "bad": [] if ok else [part["name"]], "missing": [], "extra": [], "files": 1}
-    return verify_sums(staging, part["sums"], ignore=())
+        k = known.get("")
+        if k is not None and list(k[1]) == file_identity(os.stat(staging)):
+            ok, read = k[0] == part["sums"][""], 0
+        else:
+            ok, read = sha256_file(staging) == part["sums"][""], 1
+        return {"ok": ok, "bad": [] if ok else [part["name"]], "missing": [], "extra": [], "files": 1,
+                "known": 1 - read}
+    return verify_sums(staging, part["sums"], ignore=(), known=known)
 
 
 def verify_database(path, baseline, checks, expect=None):
@@ -293,7 +307,8 @@ def _verify_part(part, staging, snapshot, checks, expect):
     result = {"checks": {}, "mismatches": []}
     if "checksums" in checks:
         cs = _verify_checksums(part, staging)
-        msg = "%d file(s) match SHA256SUMS" % cs["files"]
+        msg = ("%d file(s) match SHA256SUMS (%d read now; the others were hashed as they were copied in, or "
+               "verified when prestaged and unchanged since)" % (cs["files"], cs["files"] - cs["known"]))
         if not cs["ok"]:
             msg = "; ".join("%s: %s" % (k, ", ".join(cs[k][:10])) for k in ("bad", "missing", "extra") if cs[k])
             result["mismatches"].append("checksums of the staged %s: %s" % (part["kind"], msg))
@@ -318,6 +333,8 @@ def _stage_from_prestaged(snapshot, part, staging, prestaged, uid, gid, dir_mode
     os.rename(prestaged_path(part["target"]), staging)
     os.unlink(prestaged_path(part["target"]) + ".json")  # the copy it describes is the staging copy now
     old_sums = prestaged["sums"]
+    identities = prestaged.get("identities") or {}
+    known = part.setdefault("known", {})
     same_owner = (prestaged.get("uid"), prestaged.get("gid"), prestaged.get("file_mode")) == (uid, gid, file_mode)
     for root, _dirs, names in os.walk(staging):
         for name in names:
@@ -325,6 +342,8 @@ def _stage_from_prestaged(snapshot, part, staging, prestaged, uid, gid, dir_mode
             rel = os.path.relpath(path, staging)
             if part["sums"].get(rel) is None or part["sums"][rel] != old_sums.get(rel):
                 os.unlink(path)
+            elif rel in identities:
+                known[rel] = (old_sums[rel], identities[rel])  # verified when prestaged (changing mode keeps it)
     made = []
     nbytes = 0
     for rel in sorted(part["sums"]):
@@ -335,7 +354,7 @@ def _stage_from_prestaged(snapshot, part, staging, prestaged, uid, gid, dir_mode
                 _chown(dst, uid, gid)
             continue
         _makedirs(os.path.dirname(dst), dir_mode, uid, gid, made)
-        nbytes += _copy_in(os.path.join(snapshot, rel), dst, file_mode, uid, gid)
+        nbytes += _copy_in(os.path.join(snapshot, rel), dst, file_mode, uid, gid, part, rel)
     return nbytes
 
 
@@ -394,9 +413,12 @@ def prestage_snapshot(snapshot, db_path, owner=None, group=None, dir_mode=None, 
                 % (meta.get("name"), db_path, "; ".join(res["mismatches"]) or "see verify"), result=result)
         _drop_prestaged(db_path)
         os.rename(staging, target)
+        # Each verified file's identity: a restore that keeps it hashes it again only if it changed since.
+        identities = {rel: file_identity(os.stat(os.path.join(target, rel)))
+                      for rel in part["sums"] if os.path.isfile(os.path.join(target, rel))}
         marker = {"format": PRESTAGED_FORMAT, "snapshot": snapshot, "snapshot_name": meta.get("name"),
-                  "sums": part["sums"], "checks": checks, "uid": uid, "gid": gid, "file_mode": file_mode,
-                  "verified": time.time(), "verify": verify}
+                  "sums": part["sums"], "identities": identities, "checks": checks, "uid": uid, "gid": gid,
+                  "file_mode": file_mode, "verified": time.time(), "verify": verify}
         write_json_atomic(target + ".json", marker, 0o600, sync_dir=True)
     finally:
         if os.path.lexists(staging):

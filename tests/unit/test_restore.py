@@ -403,6 +403,41 @@ def test_restore_of_a_newer_snapshot_copies_only_what_the_prestaged_copy_lacks(t
     assert not os.path.exists(R.prestaged_path(db)) and not os.path.exists(R.prestaged_path(db) + ".json")
 
 
+def test_the_checksums_check_reads_only_what_it_cannot_prove_unchanged(two_snapshots, new_state):
+    """Files copied in are hashed as they are copied; prestaged files kept from A were verified then and are
+    still the same inode, size and mtime: the check reads none of them again, and says so."""
+    db = new_state["db_path"]
+    R.prestage_snapshot(two_snapshots["a"]["snapshot"], db, checks=FAST, stamp="P1")
+    with open(R.prestaged_path(db) + ".json", encoding="utf-8") as f:
+        marker = json.load(f)
+    assert set(marker["identities"]) == set(marker["sums"])  # one identity per verified file
+    r = R.restore_snapshot(two_snapshots["b"]["snapshot"], db, checks=FAST, stamp="T1")
+    n = len(db_tree(two_snapshots["b"]["snapshot"]))
+    cs = r["verify"]["checks"]["checksums"]
+    assert cs["ok"] and cs["msg"].startswith("%d file(s) match SHA256SUMS (0 read now;" % n), cs["msg"]
+    assert tree(db) == db_tree(two_snapshots["b"]["snapshot"])
+
+
+def test_a_prestaged_file_replaced_with_the_same_size_and_mtime_is_still_caught(two_snapshots, new_state):
+    """Another file under the same name (a new inode), even with the old size and mtime, is read and caught."""
+    db = new_state["db_path"]
+    R.prestage_snapshot(two_snapshots["a"]["snapshot"], db, checks=FAST, stamp="P1")
+    victim = os.path.join(R.prestaged_path(db), "memories.lance", "data", kept_data_file(two_snapshots))
+    st = os.stat(victim)
+    with open(victim, "rb") as f:
+        data = bytearray(f.read())
+    data[40] ^= 0xFF
+    with open(victim + ".new", "wb") as f:
+        f.write(data)
+    os.chmod(victim + ".new", st.st_mode & 0o777)
+    os.utime(victim + ".new", ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.rename(victim + ".new", victim)
+    with pytest.raises(MemoryToolError) as e:
+        R.restore_snapshot(two_snapshots["b"]["snapshot"], db, checks=FAST, stamp="T1")
+    assert "failed verification" in e.value.msg and os.path.basename(victim) in e.value.msg
+    assert tree(db) == new_state["before_db"]
+
+
 def test_a_damaged_prestaged_copy_is_caught_and_the_database_stays(two_snapshots, new_state):
     db = new_state["db_path"]
     R.prestage_snapshot(two_snapshots["a"]["snapshot"], db, checks=FAST, stamp="P1")
