@@ -47,7 +47,12 @@ import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.openclaw.memory.plugins.module_utils.checksums import SUMS_NAME, read_sums, verify_sums
+from ansible_collections.openclaw.memory.plugins.module_utils.checksums import (
+    SUMS_NAME,
+    linked_known,
+    read_sums,
+    verify_sums,
+)
 from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError, sha256_file
 from ansible_collections.openclaw.memory.plugins.module_utils.lance import (
     FRAGMENT_READAHEAD,
@@ -324,7 +329,7 @@ class _Run:
 
 
 def verify(path, checksums="auto", expect=None, baseline=None, checks=None, compare_to=None, sample=5,
-           workers=None, today=None, scratch_link=False):
+           workers=None, today=None, scratch_link=False, linked_from=None):
     """Verify a snapshot or database dir; returns dict(ok, path, checks, mismatches, stats, duration_s).
 
     checksums: "auto" (`<path>/SHA256SUMS` when present), a file path, or "none".
@@ -336,6 +341,9 @@ def verify(path, checksums="auto", expect=None, baseline=None, checks=None, comp
     scratch_link: the read-write check's scratch copy hard-links the table's
     files beside `path` instead of copying them to the temp dir (restore's
     staged copies: thousands of files, same filesystem).
+    linked_from: a verified snapshot dir that `path` hard-links files from (rsync --link-dest): a file that
+    is the very same file there (same device and inode, size, mtime) with the same sha256 listed in both
+    SHA256SUMS is not read again.
     Raises MemoryToolError for bad input; damage is reported, never raised.
     """
     t0 = time.monotonic()
@@ -352,6 +360,7 @@ def verify(path, checksums="auto", expect=None, baseline=None, checks=None, comp
     exp = build_expect(expect, baseline)
     sums_file, sums_skip = _sums_path(path, checksums) if "checksums" in names else (None, None)
     sums = read_sums(sums_file) if sums_file else None
+    known = _linked_known(path, sums, linked_from) if sums and linked_from else None
     lance_needed = [n for n in names if n != "checksums"] or compare_to
     if lance_needed:
         require_lance()
@@ -365,7 +374,7 @@ def verify(path, checksums="auto", expect=None, baseline=None, checks=None, comp
     results = {}
     with ThreadPoolExecutor(max_workers=5) as bg:
         # Hashing (hashlib releases the GIL) overlaps the Lance checks (Rust releases it too).
-        fut = bg.submit(_timed, check_checksums, path, sums_file, sums, meta, workers) if sums else None
+        fut = bg.submit(_timed, check_checksums, path, sums_file, sums, meta, workers, known) if sums else None
         run.prefetch(bg, names)
         if "checksums" in names and not sums:
             results["checksums"] = {"ok": True, "skipped": True, "msg": sums_skip, "file": sums_file}
@@ -472,10 +481,20 @@ def _listed(entries, what, limit=MAX_LISTED):
 # --------------------------------------------------------------------------- checksums
 
 
-def check_checksums(path, sums_file, sums, meta=None, workers=None):
+def _linked_known(path, sums, linked_from):
+    """verify_sums' `known` from the verified snapshot `linked_from` (see verify)."""
+    linked_from = os.path.abspath(linked_from)
+    linked_sums_file = os.path.join(linked_from, SUMS_NAME)
+    if not os.path.isfile(linked_sums_file):
+        raise MemoryToolError(f"linked_from '{linked_from}' is not a snapshot (no {SUMS_NAME} in it); give the "
+                              f"verified snapshot that '{path}' hard-links its files from, or leave linked_from unset")
+    return linked_known(path, sums, linked_from, read_sums(linked_sums_file))
+
+
+def check_checksums(path, sums_file, sums, meta=None, workers=None, known=None):
     """Every listed file matches its sha256; lists files that differ, are missing, or are not listed."""
     ignore = (SUMS_NAME, META_NAME, os.path.relpath(sums_file, path))
-    res = verify_sums(path, sums, ignore=ignore, workers=workers)
+    res = verify_sums(path, sums, ignore=ignore, workers=workers, known=known)
     mism = []
     mism += _listed(res["bad"], f"differs from {SUMS_NAME}")
     mism += _listed(res["missing"], f"is listed in {SUMS_NAME} but missing")
@@ -487,7 +506,9 @@ def check_checksums(path, sums_file, sums, meta=None, workers=None):
         mism.append(f"checksum: '{SUMS_NAME}' differs from the sha256 {recorded[:12]} recorded in {META_NAME}")
     ok = res["ok"] and not sums_changed
     if ok:
-        msg = f"{res['files']} files ({res['bytes']} bytes) match {sums_file}"
+        msg = f"{res['files']} files ({res['bytes']} bytes) match {sums_file}" + (
+            f" ({res['known']} not read again: the same files as in the verified snapshot they are linked from)"
+            if res["known"] else "")
     else:
         msg = (f"{len(res['bad'])} of {res['files']} files differ, {len(res['missing'])} missing, "
                f"{len(res['extra'])} not listed" + ("; SHA256SUMS itself changed" if sums_changed else ""))
@@ -497,6 +518,7 @@ def check_checksums(path, sums_file, sums, meta=None, workers=None):
         "file": sums_file,
         "files": res["files"],
         "bytes": res["bytes"],
+        "not_read": res["known"],
         "bad": res["bad"][:MAX_DETAIL],
         "missing": res["missing"][:MAX_DETAIL],
         "extra": res["extra"][:MAX_DETAIL],

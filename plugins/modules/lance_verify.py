@@ -83,6 +83,17 @@ options:
   compare_to:
     description: Another database or snapshot directory on the same host to compare ids and texts with.
     type: path
+  linked_from:
+    description:
+      - A snapshot on the same host, verified before, that O(path) hard-links files from (as
+        C(rsync --link-dest) and M(openclaw.memory.lance_snapshot) make them). The V(checksums) check does not
+        read a file again when it is the very same file there (same device, inode, size and mtime) and both
+        C(SHA256SUMS) list the same sha256 for it; every other file is hashed. A migration's final snapshot
+        then costs only its new files.
+      - Trusting it assumes nobody rewrote a file of that snapshot in place and reset its mtime since it was
+        verified. Leave it unset to hash every file.
+    type: path
+    version_added: 0.1.0
   fail_on_mismatch:
     description:
       - Fail the task when any check fails; the message lists every mismatch. With V(false) the task
@@ -152,7 +163,8 @@ checks:
     - Per check that ran (V(checksums), V(structure), V(content), V(search), V(readwrite), and V(compare)
       with O(compare_to)), a dict with C(ok), C(msg) (a summary; the first problems when it failed),
       C(duration_s) and details; C(skipped=true) when the check did not apply.
-    - C(checksums) - C(file), C(files), C(bytes), and the files C(bad), C(missing), C(extra) (at most 100 each).
+    - C(checksums) - C(file), C(files), C(bytes), C(not_read) (files vouched for by O(linked_from)), and the
+      files C(bad), C(missing), C(extra) (at most 100 each).
     - C(structure) - C(tables) {name - C(version), C(rows), C(vector_dim), C(columns), C(fragments),
       C(data_storage_version), C(indices), C(validate), C(ok)}.
     - C(content) - C(tables) {name - C(rows_read), C(fragments), C(duplicate_ids), C(bad_fragments) when
@@ -167,7 +179,7 @@ checks:
   type: dict
   sample:
     checksums: {ok: true, msg: "5003 files (41943040 bytes) match /var/backups/m/20260901T030000Z/SHA256SUMS",
-                files: 5003, bytes: 41943040, bad: [], missing: [], extra: [], duration_s: 0.21}
+                files: 5003, bytes: 41943040, not_read: 0, bad: [], missing: [], extra: [], duration_s: 0.21}
     content: {ok: false, msg: "1 problem(s): total: expected 5000, found 4998", probes_checked: 3,
               duration_s: 0.9}
 mismatches:
@@ -243,6 +255,7 @@ def main():
             "baseline": {"type": "path"},
             "checks": {"type": "list", "elements": "str", "choices": list(CHECKS), "default": list(DEFAULT_CHECKS)},
             "compare_to": {"type": "path"},
+            "linked_from": {"type": "path"},
             "fail_on_mismatch": {"type": "bool", "default": True},
             "sample": {"type": "int", "default": 5},
         },
@@ -258,7 +271,7 @@ def main():
     try:
         result = verify(
             p["path"], checksums=p["checksums"], expect=p["expect"], baseline=p["baseline"], checks=p["checks"],
-            compare_to=p["compare_to"], sample=p["sample"],
+            compare_to=p["compare_to"], sample=p["sample"], linked_from=p["linked_from"],
         )
     except MemoryToolError as e:
         module.fail_json(msg=e.msg, **e.details)

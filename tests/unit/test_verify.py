@@ -241,6 +241,46 @@ def test_checksums_none_and_explicit_file(snap, tmp_path):
     assert r["ok"] is True and r["checks"]["checksums"]["file"] == elsewhere
 
 
+def test_linked_from_reads_only_the_files_not_linked_from_a_verified_snapshot(tmp_path):
+    """A snapshot that hard-links most files from the one before it (as rsync --link-dest and lance_snapshot
+    make them): the files that are the very same files there are not read again, every other file is, and
+    damage in either kind of file that makes it another file is still caught."""
+    built = build_state(str(tmp_path / "home"), n=30, dims=DIM, seed=3, workspace=False)
+    a = take_snapshot(built["db_path"], str(tmp_path / "snaps"), name="a")
+    add_memories(built["db_path"], PLUGIN, 3, seed=3)
+    b = take_snapshot(built["db_path"], str(tmp_path / "snaps"), name="b", link_dest=a["snapshot"])
+    assert b["bytes_linked"] > 0
+    linked = [rel for rel in b_sums(b) if os.path.exists(os.path.join(a["snapshot"], rel))
+              and os.path.samefile(os.path.join(b["snapshot"], rel), os.path.join(a["snapshot"], rel))]
+    assert 0 < len(linked) < len(b_sums(b))
+    r = V.verify(b["snapshot"], checks=["checksums"], linked_from=a["snapshot"])
+    cs = r["checks"]["checksums"]
+    assert r["ok"] and cs["not_read"] == len(linked), cs
+    assert "%d not read again" % len(linked) in cs["msg"]
+    # A linked file replaced by a damaged copy (another inode, same size and mtime) is read and caught.
+    victim = os.path.join(b["snapshot"], sorted(rel for rel in linked if "/data/" in rel)[0])
+    st = os.stat(victim)
+    with open(victim, "rb") as f:
+        data = bytearray(f.read())
+    data[40] ^= 0xFF
+    os.unlink(victim)
+    with open(victim, "wb") as f:
+        f.write(data)
+    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
+    r = V.verify(b["snapshot"], checks=["checksums"], linked_from=a["snapshot"])
+    assert failed(r) == {"checksums"} and r["checks"]["checksums"]["not_read"] == len(linked) - 1
+    assert r["mismatches"] == ["checksum: '%s' differs from SHA256SUMS" % os.path.relpath(victim, b["snapshot"])]
+    # linked_from that is not a snapshot: named, with the fix.
+    with pytest.raises(MemoryToolError) as e:
+        V.verify(b["snapshot"], checks=["checksums"], linked_from=str(tmp_path))
+    assert "linked_from '%s' is not a snapshot (no SHA256SUMS in it)" % tmp_path in e.value.msg
+
+
+def b_sums(snap):
+    with open(os.path.join(snap["snapshot"], SUMS_NAME), encoding="utf-8") as f:
+        return [line.split("  ", 1)[1].rstrip("\n") for line in f if line.strip()]
+
+
 # --------------------------------------------------------------------------- other writers and layouts
 
 
