@@ -16,7 +16,8 @@ description:
   - The staged copy is verified before anything live is touched, every file against the snapshot's
     C(SHA256SUMS) and then the checks of M(openclaw.memory.lance_verify) against the snapshot's
     C(SNAPSHOT.json) (O(verify_checks)). A failure removes the staged copy and fails; the live database
-    was never touched.
+    was never touched. Files are hashed as they are copied in, so the V(checksums) check reads none of them a
+    second time.
   - Then each existing target is renamed to C(<target>.pre-restore-<timestamp>) (this module never deletes
     it) and the staged copy is renamed into its place. A journal C(<db_path>.restore-journal.json) records
     the moves; a failure during the renames puts every original back, and a later run that finds the
@@ -32,7 +33,8 @@ description:
     files it no longer lists are removed, and then the whole staged copy is verified again with
     O(verify_checks). A migration's cutover so copies only what changed while the old gateway was stopped.
     A prestaged copy that is damaged or stale is caught by that verification (the restore then fails and
-    O(db_path) stays as it was).
+    O(db_path) stays as it was). The marker records each verified file's identity (device, inode, size,
+    mtime): the V(checksums) check reads a kept file again only when it is no longer that very file.
   - The V(readwrite) check's scratch copy hard-links the staged files beside them (Lance writes every file
     once under a new name) and proves afterwards that no linked file changed, so it copies nothing.
   - The gateway must be stopped around this module (not for O(state=prestaged)); the
