@@ -759,3 +759,84 @@ def test_module_doc_renders():
     assert "OPTIONS" in out.stdout and "RETURN VALUES" in out.stdout and "poll_interval" in out.stdout
 
 
+
+def test_role_is_one_module_call_and_sets_the_same_fact(fakes, tmp_path):
+    """The role's fact keeps its keys and meaning; one stop or start is one module task."""
+    fakes.profile(running=True)
+    facts_file = tmp_path / "facts.json"
+    play = tmp_path / "play.yml"
+    plays = []  # one play per action (the role's fact is per host: each play notes it before the next)
+    for action, check in (("status", False), ("restart", False), ("stop", False), ("stop", False), ("start", True),
+                          ("start", False)):
+        plays.append(ROLE_PLAY.format(action=action, check=str(check).lower(), cli=os.path.join(fakes.bin, "openclaw"),
+                                      secret=SECRET))
+    plays.append(SAVE_PLAY.format(out=facts_file))
+    play.write_text("".join(plays))
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".collections"))
+    out = subprocess.run([os.path.join(REPO, ".venv", "bin", "ansible-playbook"), "-i", "localhost,", "-c", "local",
+                          "-e", "ansible_python_interpreter=" + PYTHON, str(play)], env=env, capture_output=True,
+                         text=True, cwd=REPO, timeout=600, check=False)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+    assert SECRET not in out.stdout
+    with open(facts_file) as f:
+        runs = json.load(f)
+    keys = {"manager", "unit", "action", "was_running", "running", "changed", "stopped_at", "started_at"}
+    for run in runs:
+        assert set(run) - {"before", "after"} == keys
+        assert run["manager"] == "openclaw_cli" and run["unit"] is None
+    status, restart, stop, stop_again, check_start, start = runs
+    assert status["action"] == "status" and status["running"] is True and not status["changed"]
+    assert status["stopped_at"] is None and status["started_at"] is None
+    # restart: stopped_at just before the module task, started_at right after it
+    assert restart["action"] == "restart" and restart["changed"] and restart["was_running"] and restart["running"]
+    assert restart["before"] <= restart["stopped_at"] < restart["started_at"] <= restart["after"]
+    assert stop["changed"] and stop["running"] is False and stop["started_at"] is None
+    assert stop["before"] <= stop["stopped_at"] <= stop["after"]
+    assert not stop_again["changed"] and stop_again["stopped_at"] is None and stop_again["was_running"] is False
+    # check mode: what would happen, nothing done (the next, real start still finds it stopped)
+    assert check_start["changed"] and check_start["running"] is True and check_start["started_at"] is not None
+    assert start["changed"] and start["was_running"] is False and start["running"] is True
+    assert start["before"] <= start["started_at"] <= start["after"] and start["stopped_at"] is None
+    assert fakes.load()["profiles"]["default"]["running"] is True
+    # each action is the role's argument check + its 4 tasks (input check, time, the module, the fact)
+    role_tasks = [line for line in out.stdout.splitlines() if line.startswith("TASK [openclaw.memory.gateway : ")]
+    assert len(role_tasks) == 6 * 5, role_tasks
+    assert sum("Act on the gateway and wait until it is down or up" in line for line in role_tasks) == 6
+
+
+ROLE_PLAY = """
+- name: Gateway {action}
+  hosts: localhost
+  gather_facts: false
+  check_mode: {check}
+  tasks:
+    - name: Note the control node's time
+      ansible.builtin.set_fact:
+        before: "{{{{ now(utc=true, fmt='%s.%f') | float }}}}"
+    - name: Act on the gateway
+      ansible.builtin.include_role:
+        name: openclaw.memory.gateway
+      vars:
+        openclaw_gateway_action: {action}
+        openclaw_gateway_manager: openclaw_cli
+        openclaw_gateway_cli: "{cli}"
+        openclaw_gateway_poll_interval: 0.05
+        openclaw_gateway_environment: {{GW_SECRET: "{secret}"}}
+    - name: Keep the fact
+      ansible.builtin.set_fact:
+        runs: "{{{{ (runs | default([])) + [openclaw_gateway | combine({{'before': before | float,
+                   'after': now(utc=true, fmt='%s.%f') | float}})] }}}}"
+"""
+
+SAVE_PLAY = """
+- name: Save the facts
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Write them for the test
+      ansible.builtin.copy:
+        content: "{{{{ runs | to_json }}}}"
+        dest: "{out}"
+        mode: "0600"
+"""
