@@ -34,7 +34,7 @@ description:
     O(verify_checks). A migration's cutover so copies only what changed while the old gateway was stopped.
     A prestaged copy that is damaged or stale is caught by that verification (the restore then fails and
     O(db_path) stays as it was). The marker records each verified file's identity (device, inode, size,
-    mtime): the V(checksums) check reads a kept file again only when it is no longer that very file.
+    mtime), and the V(checksums) check reads a kept file again only when it is no longer that very file.
   - The V(readwrite) check's scratch copy hard-links the staged files beside them (Lance writes every file
     once under a new name) and proves afterwards that no linked file changed, so it copies nothing.
   - The gateway must be stopped around this module (not for O(state=prestaged)); the
