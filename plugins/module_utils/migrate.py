@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import re
 
-from ansible_collections.openclaw.memory.plugins.module_utils.audit import audit_summary_lines
 from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError
 
 EMBEDDING_FIELDS = ("provider", "model", "dimensions")
@@ -555,6 +554,10 @@ def report_markdown(report):
         if audit and audit.get("error"):
             lines += ["", "Memory audit (old host, before the move): not available: %s" % _cell(audit["error"])]
         elif audit:
+            # Imported here: audit pulls in pylance and pyarrow (~0.3-0.6 s), and every Ansible worker that
+            # templates one of this collection's filters (rsync_stats inside the cutover window) imports this file.
+            from ansible_collections.openclaw.memory.plugins.module_utils.audit import audit_summary_lines
+
             lines += ["", "Memory audit (old host, before the move):", ""] + audit_summary_lines(audit)
     lines.append("")
     return "\n".join(lines)
