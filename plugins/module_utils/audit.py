@@ -42,7 +42,7 @@ import time
 import unicodedata
 
 from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError, iso_utc
-from ansible_collections.openclaw.memory.plugins.module_utils.config import _SECRET_KEY
+from ansible_collections.openclaw.memory.plugins.module_utils.config import SECRET_KEY_NAME
 from ansible_collections.openclaw.memory.plugins.module_utils.lance import (
     FRAGMENT_READAHEAD,
     GROUP_ROWS,
@@ -107,8 +107,8 @@ SECRET_PATTERNS = (
     ("bearer_token", re.compile(r"\b(?:Bearer|Token)\s+([A-Za-z0-9._~+/=-]{16,})"), 1, None),
     ("password", re.compile(r"(?i)\b(?:password|passwd|passphrase|pwd)\s*[:=]\s*[\"']?([^\s\"',;]{4,})"), 1, None),
     # Key names as config.redact knows them (apiKey, token, secret, accessKey, ...), followed by a value.
-    ("secret_assignment", re.compile(r"(?i)(?:%s)[\w.-]*[\"']?\s*[:=]\s*[\"']?([^\s\"',;]{6,})" % _SECRET_KEY.pattern),
-     1, None),
+    ("secret_assignment",
+     re.compile(r"(?i)(?:%s)[\w.-]*[\"']?\s*[:=]\s*[\"']?([^\s\"',;]{6,})" % SECRET_KEY_NAME.pattern), 1, None),
     ("long_hex", re.compile(r"(?<![0-9A-Za-z])[0-9a-fA-F]{32,}(?![0-9A-Za-z])"), 0, None),
     ("long_base64", re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{40,}={0,2}(?![A-Za-z0-9+/=_-])"), 0, _mixed),
 )

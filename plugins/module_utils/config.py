@@ -322,7 +322,9 @@ def parse_json5(text):
 
 # --------------------------------------------------------------------------- secrets
 
-_SECRET_KEY = re.compile(
+# A config key name that marks its value as a secret (apiKey, token, accessKey, ...): redact() hides the value,
+# audit.py looks for such names followed by a value in memory text.
+SECRET_KEY_NAME = re.compile(
     r"api[_-]?key|token|secret|passw|credential|authorization|private[_-]?key|access[_-]?key|cookie|"
     r"storage[_-]?options",
     re.IGNORECASE,
@@ -345,7 +347,7 @@ def redact_url(url):
 def redact(value):
     """A copy of a config value with secret-named keys replaced and URLs stripped of credentials."""
     if isinstance(value, dict):
-        return {k: (REDACTED if _SECRET_KEY.search(str(k)) else redact(v)) for k, v in value.items()}
+        return {k: (REDACTED if SECRET_KEY_NAME.search(str(k)) else redact(v)) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v) for v in value]
     if isinstance(value, str) and _URL.match(value):
