@@ -203,3 +203,29 @@ def fsync_dir(path, missing_ok=False):
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def free_name(path):
+    """`path`, or `path-2`, `path-3`... when it exists: a move aside never overwrites."""
+    candidate, n = path, 1
+    while os.path.lexists(candidate):
+        n += 1
+        candidate = "%s-%d" % (path, n)
+    return candidate
+
+
+def ensure_owner(path, uid, gid):
+    """chown `path` to uid:gid unless it is ours already (what this account creates needs no chown)."""
+    if (uid, gid) != (os.geteuid(), os.getegid()) or os.lstat(path).st_uid != uid:
+        os.chown(path, uid, gid)
+
+
+def makedirs_owned(path, dir_mode, uid, gid, made):
+    """Create `path` and missing parents with `dir_mode`, owned by uid:gid; `made` collects what was created."""
+    if os.path.isdir(path):
+        return
+    makedirs_owned(os.path.dirname(path), dir_mode, uid, gid, made)
+    os.mkdir(path, dir_mode)
+    os.chmod(path, dir_mode)
+    ensure_owner(path, uid, gid)
+    made.append(path)

@@ -46,8 +46,11 @@ import time
 from ansible_collections.openclaw.memory.plugins.module_utils.common import (
     MemoryToolError,
     WaitLock,
+    free_name,
+    fsync_dir,
     is_within,
     iso_utc,
+    makedirs_owned,
     sha256_file,
     utc_now_name,
     write_json_atomic,
@@ -68,12 +71,7 @@ from ansible_collections.openclaw.memory.plugins.module_utils.lance import (
     table_info,
 )
 from ansible_collections.openclaw.memory.plugins.module_utils.plugins import TABLE
-from ansible_collections.openclaw.memory.plugins.module_utils.restore import (
-    _default_owner,
-    _free_name,
-    _fsync_dir,
-    _makedirs,
-)
+from ansible_collections.openclaw.memory.plugins.module_utils.restore import default_owner
 
 KIND = "openclaw.memory/export-v1"
 FORMATS = ("jsonl", "parquet", "arrow")
@@ -294,7 +292,7 @@ def export_table(path, dest, table=None, fmt="jsonl", vectors=None, check_mode=F
         now_epoch = time.time() if now is None else float(now)
         meta.update(written, created=iso_utc(now_epoch * 1000), created_epoch=now_epoch, libraries=lib_versions())
         write_json_atomic(mpath, meta, FILE_MODE)
-        _fsync_dir(os.path.dirname(dest))
+        fsync_dir(os.path.dirname(dest), missing_ok=True)
         result.update(changed=True, **written)
     result["duration_s"] = round(time.monotonic() - started, 3)
     return result
@@ -305,7 +303,7 @@ def _write_export(ds, dest, mpath, fmt, columns, out_schema):
     parent = os.path.dirname(dest)
     if not os.path.isdir(parent):
         try:
-            _makedirs(parent, DIR_MODE, os.geteuid(), os.getegid(), [])
+            makedirs_owned(parent, DIR_MODE, os.geteuid(), os.getegid(), [])
         except OSError as e:
             raise MemoryToolError("dest's directory '%s' cannot be created: %s; create it or choose another dest"
                                   % (parent, e.strerror or e))
@@ -622,9 +620,9 @@ def import_table(src, path, manifest=None, table=None, data_storage_version=None
         result.update(changed=state != "same", state={"same": "same", "absent": "would_import"}.get(
             state, "would_replace"))
     else:
-        uid, gid = _default_owner(path, owner, group)
+        uid, gid = default_owner(path, owner, group)
         try:
-            _makedirs(path, DIR_MODE, uid, gid, [])
+            makedirs_owned(path, DIR_MODE, uid, gid, [])
         except OSError as e:
             raise MemoryToolError("path '%s' cannot be created: %s; create it or choose another path"
                                   % (path, e.strerror or e))
@@ -707,7 +705,7 @@ def _import(src, fmt, schema, meta, path, name, target, dsv, dim, uid, gid, stam
             os.chown(marker, uid, gid)
         aside = None
         if os.path.lexists(target):
-            aside = _free_name(target + ASIDE_TAG + stamp)
+            aside = free_name(target + ASIDE_TAG + stamp)
             os.rename(target, aside)
         try:
             os.rename(staged, target)
@@ -716,7 +714,7 @@ def _import(src, fmt, schema, meta, path, name, target, dsv, dim, uid, gid, stam
                 os.rename(aside, target)
             raise MemoryToolError("Renaming the imported table into place as '%s' failed (%s); the original was "
                                   "left in place" % (target, e.strerror or e))
-        _fsync_dir(path)
+        fsync_dir(path, missing_ok=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return {"aside": aside, "verify": check, "version": check["version"],

@@ -51,6 +51,7 @@ from ansible_collections.openclaw.memory.plugins.module_utils.checksums import (
 )
 from ansible_collections.openclaw.memory.plugins.module_utils.common import (
     MemoryToolError,
+    free_name,
     fsync_dir,
     is_within,
     nearest_existing,
@@ -58,6 +59,10 @@ from ansible_collections.openclaw.memory.plugins.module_utils.common import (
     utc_now_name,
     write_json_atomic,
 )
+
+# The staging code below calls these two by their former private names.
+from ansible_collections.openclaw.memory.plugins.module_utils.common import ensure_owner as _chown
+from ansible_collections.openclaw.memory.plugins.module_utils.common import makedirs_owned as _makedirs
 from ansible_collections.openclaw.memory.plugins.module_utils.snapshot import (
     META_NAME,
     WORKSPACE_DIR,
@@ -135,10 +140,6 @@ def _write_journal(db_path, journal):
     write_json_atomic(journal_path(db_path), journal, 0o600, sync_dir=True)
 
 
-def _fsync_dir(path):
-    fsync_dir(path, missing_ok=True)
-
-
 def _remove(path):
     if os.path.isdir(path) and not os.path.islink(path):
         shutil.rmtree(path, ignore_errors=True)
@@ -146,16 +147,7 @@ def _remove(path):
         os.unlink(path)
 
 
-def _free_name(path):
-    """`path`, or `path-2`, `path-3`... when it exists: a move aside never overwrites."""
-    candidate, n = path, 1
-    while os.path.lexists(candidate):
-        n += 1
-        candidate = "%s-%d" % (path, n)
-    return candidate
-
-
-def _default_owner(target, owner, group):
+def default_owner(target, owner, group):
     """(uid, gid): the options, else the owner of the target, else of its nearest existing parent."""
     if owner not in (None, "") or group not in (None, ""):
         uid, gid = resolve_owner(owner, group)
@@ -164,22 +156,6 @@ def _default_owner(target, owner, group):
         return uid, gid
     st = os.stat(nearest_existing(target))
     return st.st_uid, st.st_gid
-
-
-def _chown(path, uid, gid):
-    if (uid, gid) != (os.geteuid(), os.getegid()) or os.lstat(path).st_uid != uid:
-        os.chown(path, uid, gid)
-
-
-def _makedirs(path, dir_mode, uid, gid, made):
-    """Create `path` and missing parents owned by uid:gid; `made` collects what was created."""
-    if os.path.isdir(path):
-        return
-    _makedirs(os.path.dirname(path), dir_mode, uid, gid, made)
-    os.mkdir(path, dir_mode)
-    os.chmod(path, dir_mode)
-    _chown(path, uid, gid)
-    made.append(path)
 
 
 # --------------------------------------------------------------------------- the snapshot's parts
@@ -392,7 +368,7 @@ def prestage_snapshot(snapshot, db_path, owner=None, group=None, dir_mode=None, 
         return result
     _recover(db_path, warnings)
     _clean_staging([part], warnings)
-    uid, gid = _default_owner(db_path, owner, group)
+    uid, gid = default_owner(db_path, owner, group)
     parent = os.path.dirname(db_path)
     _makedirs(parent, dir_mode, uid, gid, [])
     staging = os.path.join(parent, "." + os.path.basename(db_path) + STAGING_TAG + stamp)
@@ -552,7 +528,7 @@ def restore_snapshot(snapshot, db_path, workspace=None, owner=None, group=None, 
         return result
 
     _clean_staging(todo, warnings)
-    uid, gid = _default_owner(db_path, owner, group)
+    uid, gid = default_owner(db_path, owner, group)
     staged = []
     try:
         verify = {"ok": True, "checks": {}, "mismatches": []}
@@ -598,7 +574,7 @@ def _swap(todo, db_path, snapshot, meta, stamp, result):
     """Move each target aside and the staged copy into its place; undo everything on failure."""
     moves = []
     for part in todo:
-        aside = _free_name(part["target"] + ASIDE_TAG + stamp) if os.path.lexists(part["target"]) else None
+        aside = free_name(part["target"] + ASIDE_TAG + stamp) if os.path.lexists(part["target"]) else None
         moves.append({"kind": part["kind"], "target": part["target"], "aside": aside, "staging": part["staging"],
                       "placed": False, "moved_aside": False})
     journal = {"format": JOURNAL_FORMAT, "state": "swapping", "stamp": stamp, "snapshot": snapshot,
@@ -614,7 +590,7 @@ def _swap(todo, db_path, snapshot, meta, stamp, result):
             os.rename(move["staging"], move["target"])
             move["placed"] = True
             _write_journal(db_path, journal)
-            _fsync_dir(os.path.dirname(move["target"]))
+            fsync_dir(os.path.dirname(move["target"]), missing_ok=True)
     except OSError as e:
         _undo(journal, stamp)
         journal["state"] = "rolled_back"
@@ -636,7 +612,7 @@ def _undo(journal, stamp):
         target = move["target"]
         failed = None
         if move.get("placed") and os.path.lexists(target):
-            failed = _free_name(target + FAILED_TAG + stamp)
+            failed = free_name(target + FAILED_TAG + stamp)
             os.rename(target, failed)
             move["placed"] = False
         elif not move.get("placed") and move.get("staging") and os.path.lexists(move["staging"]):
@@ -646,7 +622,7 @@ def _undo(journal, stamp):
             move["moved_aside"] = False
         undone.append({"kind": move.get("kind"), "target": target, "original_back": bool(move.get("aside")),
                        "failed_copy": failed})
-        _fsync_dir(os.path.dirname(target))
+        fsync_dir(os.path.dirname(target), missing_ok=True)
     return undone
 
 
