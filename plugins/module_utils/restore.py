@@ -343,12 +343,8 @@ def prestage_snapshot(snapshot, db_path, owner=None, group=None, dir_mode=None, 
     Raises MemoryToolError (nothing staged is left) when the staged copy fails verification.
     """
     started = time.monotonic()
-    snapshot, db_path = _clean(snapshot), _clean(db_path)
-    checks = list(checks or [])
-    meta, sums = _check_inputs(snapshot, db_path, None, checks)
-    dir_mode = parse_mode(dir_mode, "dir_mode", 0o700)
-    file_mode = parse_mode(file_mode, "mode", 0o600)
-    stamp = stamp or utc_now_name()
+    snapshot, db_path, _, checks, dir_mode, file_mode, stamp, meta, sums = _inputs(
+        snapshot, db_path, None, checks, dir_mode, file_mode, stamp)
     warnings = []
     part = _parts(snapshot, sums, db_path, None)[0]
     target = prestaged_path(db_path)
@@ -442,6 +438,17 @@ def _check_inputs(snapshot, db_path, workspace, checks):
     return meta, sums
 
 
+def _inputs(snapshot, db_path, workspace, checks, dir_mode, file_mode, stamp):
+    """The options of prestage_snapshot / restore_snapshot, cleaned and checked, in the same order, then the
+    snapshot's (meta, sums). Raises MemoryToolError naming the option at fault."""
+    snapshot, db_path, workspace = (_clean(p) for p in (snapshot, db_path, workspace))
+    checks = list(checks or [])
+    meta, sums = _check_inputs(snapshot, db_path, workspace, checks)
+    dir_mode = parse_mode(dir_mode, "dir_mode", 0o700)
+    file_mode = parse_mode(file_mode, "mode", 0o600)
+    return snapshot, db_path, workspace, checks, dir_mode, file_mode, stamp or utc_now_name(), meta, sums
+
+
 def _recover(db_path, warnings):
     """Put originals back after a restore that crashed mid-rename (journal state 'swapping')."""
     journal = _read_journal(db_path)
@@ -477,12 +484,8 @@ def restore_snapshot(snapshot, db_path, workspace=None, owner=None, group=None, 
     journal, warnings, duration_s). Raises MemoryToolError with the reason after undoing whatever it did.
     """
     started = time.monotonic()
-    snapshot, db_path, workspace = (_clean(p) for p in (snapshot, db_path, workspace))
-    checks = list(checks or [])
-    meta, sums = _check_inputs(snapshot, db_path, workspace, checks)
-    dir_mode = parse_mode(dir_mode, "dir_mode", 0o700)
-    file_mode = parse_mode(file_mode, "mode", 0o600)
-    stamp = stamp or utc_now_name()
+    snapshot, db_path, workspace, checks, dir_mode, file_mode, stamp, meta, sums = _inputs(
+        snapshot, db_path, workspace, checks, dir_mode, file_mode, stamp)
     warnings = []
     parts = _parts(snapshot, sums, db_path, workspace)
     if not check_mode:
