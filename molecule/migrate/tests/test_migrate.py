@@ -15,10 +15,13 @@ from conftest import DB, EVIDENCE_DIR, REPO, latest_report, recap
 PAIR1, PAIR2 = "old1-to-new1", "old2-to-new2"
 CORRUPT_ONCE = r"""#!/bin/sh
 # rsync on the receiving side that flips one byte of one received data file, once: damage in transit.
+# Only files that travelled (one link: not hard-linked from an earlier snapshot), and only into a destination
+# whose path matches OCMLAB_CORRUPT_MATCH (default: any).
 rsync "$@" || exit $?
 for last; do :; done
 [ -e /var/tmp/ocmlab-corrupted ] && exit 0
-f=$(find "$last" -path '*/data/*.lance' -type f | sort | head -n 1)
+case "$last" in *@MATCH@*) ;; *) exit 0 ;; esac
+f=$(find "$last" -path '*/data/*.lance' -type f -links 1 | sort | head -n 1)
 [ -n "$f" ] || exit 0
 /usr/bin/python3 - "$f" <<'PY'
 import os, sys
@@ -123,10 +126,7 @@ def test_embedding_model_differs_is_blocked_at_preflight(lab, report_dir):
 def test_byte_corrupted_in_transit_is_caught_and_resent(lab, report_dir):
     lab.reset("old1,new1")
     new1 = lab.host("new1")
-    new1.run("rm -f /var/tmp/ocmlab-corrupted")
-    script = CORRUPT_ONCE.replace("'", "'\\''")
-    assert new1.run(f"printf '%s' '{script}' > /usr/local/sbin/rsync-corrupt-once && "
-                    "chmod 0755 /usr/local/sbin/rsync-corrupt-once").rc == 0
+    install_corrupt_once(new1, "")
     rc, out = lab.migrate("old1,new1", openclaw_transfer_rsync_path="/usr/local/sbin/rsync-corrupt-once")
     assert rc == 0, out[-4000:]
     corrupted = new1.file("/var/tmp/ocmlab-corrupted")
@@ -136,6 +136,36 @@ def test_byte_corrupted_in_transit_is_caught_and_resent(lab, report_dir):
     assert len(resent) == 1 and "/data/" in resent[0] and corrupted.content_string.strip().endswith(resent[0])
     ev = lab.evidence("old1", PAIR1)
     assert ev and ev["restored"] == ev["baseline"]
+
+
+def install_corrupt_once(host, match):
+    host.run("rm -f /var/tmp/ocmlab-corrupted")
+    script = CORRUPT_ONCE.replace("@MATCH@", match).replace("'", "'\\''")
+    assert host.run(f"printf '%s' '{script}' > /usr/local/sbin/rsync-corrupt-once && "
+                    "chmod 0755 /usr/local/sbin/rsync-corrupt-once").rc == 0
+
+
+def test_byte_corrupted_in_the_final_transfer_is_caught_inside_the_window(lab, report_dir):
+    """The final delta is read by the restore as it arrives (the transfer's own check comes after the window):
+    the restore hashes each file it copies, so a damaged one stops the switch; nothing is put in place, the old
+    gateway runs again, no evidence."""
+    lab.reset("old1,new1")
+    new1 = lab.host("new1")
+    new_db = lab.db_digest("new1")
+    install_corrupt_once(new1, "-final.partial-transfer")
+    rc, out = lab.migrate("old1,new1", openclaw_transfer_rsync_path="/usr/local/sbin/rsync-corrupt-once")
+    assert rc != 0
+    corrupted = new1.file("/var/tmp/ocmlab-corrupted")
+    assert corrupted.exists, "the wrapper did not damage anything"
+    name = corrupted.content_string.strip().rsplit("/", 1)[-1]
+    assert "failed verification, so it was not put in place" in out and name in out
+    report, _ = latest_report(report_dir)
+    assert report["pairs"][0]["verdict"] == "failed"
+    assert "new host failed at restore: " in report["pairs"][0]["reason"], report["pairs"][0]["reason"]
+    assert "Old gateway running again; its data was never modified. No evidence was written." in out
+    assert lab.db_digest("new1") == new_db
+    assert lab.gateway_pid("old1") is not None and lab.gateway_pid("new1") is None
+    _no_evidence(lab, "old1", "new1")
 
 
 def test_restored_database_failing_verification_rolls_back(lab):
