@@ -173,9 +173,9 @@ duration_s:
   type: float
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError
-from ansible_collections.openclaw.memory.plugins.module_utils.lance import HAS_LANCE, LANCE_IMPORT_ERROR
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.openclaw.memory.plugins.module_utils._module import require_lib, run_module
+from ansible_collections.openclaw.memory.plugins.module_utils.lance import LANCE_IMPORT_ERROR
 from ansible_collections.openclaw.memory.plugins.module_utils.portable import FORMATS, export_table
 
 
@@ -190,15 +190,10 @@ def main():
         },
         supports_check_mode=True,
     )
-    if not HAS_LANCE:
-        module.fail_json(msg=missing_required_lib("pylance"), exception=LANCE_IMPORT_ERROR)
+    require_lib(module, "pylance", LANCE_IMPORT_ERROR)
     p = module.params
-    try:
-        result = export_table(p["path"], p["dest"], table=p["table"], fmt=p["format"], vectors=p["vectors"],
-                              check_mode=module.check_mode)
-    except MemoryToolError as e:
-        module.fail_json(msg=e.msg, **e.details)
-    module.exit_json(**result)
+    run_module(module, export_table, p["path"], p["dest"], table=p["table"], fmt=p["format"], vectors=p["vectors"],
+               check_mode=module.check_mode)
 
 
 if __name__ == "__main__":

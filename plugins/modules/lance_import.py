@@ -201,9 +201,9 @@ duration_s:
   type: float
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError
-from ansible_collections.openclaw.memory.plugins.module_utils.lance import HAS_LANCE, LANCE_IMPORT_ERROR
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.openclaw.memory.plugins.module_utils._module import require_lib, run_module
+from ansible_collections.openclaw.memory.plugins.module_utils.lance import LANCE_IMPORT_ERROR
 from ansible_collections.openclaw.memory.plugins.module_utils.portable import import_table
 from ansible_collections.openclaw.memory.plugins.module_utils.verify import lancedb_import_error
 
@@ -223,24 +223,16 @@ def main():
         },
         supports_check_mode=True,
     )
-    if not HAS_LANCE:
-        module.fail_json(msg=missing_required_lib("pylance"), exception=LANCE_IMPORT_ERROR)
+    require_lib(module, "pylance", LANCE_IMPORT_ERROR)
     if not module.check_mode:
-        lancedb_error = lancedb_import_error()
-        if lancedb_error:
-            module.fail_json(msg=missing_required_lib("lancedb"), exception=lancedb_error)
+        require_lib(module, "lancedb", lancedb_import_error())
     p = module.params
-    try:
-        result = import_table(
-            p["src"], p["path"], manifest=p["manifest"], table=p["table"],
-            data_storage_version=p["data_storage_version"], vector_dim=p["vector_dim"], replace=p["replace"],
-            owner=p["owner"], group=p["group"], check_mode=module.check_mode,
-        )
-    except MemoryToolError as e:
-        module.fail_json(msg=e.msg, **e.details)
-    for w in result.pop("warnings", []):
-        module.warn(w)
-    module.exit_json(**result)
+    run_module(
+        module, import_table,
+        p["src"], p["path"], manifest=p["manifest"], table=p["table"],
+        data_storage_version=p["data_storage_version"], vector_dim=p["vector_dim"], replace=p["replace"],
+        owner=p["owner"], group=p["group"], check_mode=module.check_mode,
+    )
 
 
 if __name__ == "__main__":

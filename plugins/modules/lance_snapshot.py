@@ -267,9 +267,9 @@ plan:
   sample: {"copy": ["memories.lance/_versions/18446744073709546612.manifest"], "link": [], "truncated": false}
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError
-from ansible_collections.openclaw.memory.plugins.module_utils.lance import HAS_LANCE, LANCE_IMPORT_ERROR
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.openclaw.memory.plugins.module_utils._module import require_lib, run_module
+from ansible_collections.openclaw.memory.plugins.module_utils.lance import LANCE_IMPORT_ERROR
 from ansible_collections.openclaw.memory.plugins.module_utils.snapshot import HISTORY, take_snapshot
 
 
@@ -296,22 +296,16 @@ def main():
         ),
         supports_check_mode=True,
     )
-    if not HAS_LANCE:
-        module.fail_json(msg=missing_required_lib("pylance"), exception=LANCE_IMPORT_ERROR)
+    require_lib(module, "pylance", LANCE_IMPORT_ERROR)
     p = module.params
-    try:
-        result = take_snapshot(
-            p["src"], p["dest"], name=p["name"], link_dest=p["link_dest"], history=p["history"],
-            workspace=p["workspace"], retain=p["retain"], retain_days=p["retain_days"], force=p["force"],
-            owner=p["owner"], group=p["group"], mode=p["mode"], dir_mode=p["dir_mode"], embedding=p["embedding"],
-            probes=p["probes"], check_mode=module.check_mode, lock_timeout=p["lock_timeout"],
-            verify_links=p["verify_links"],
-        )
-    except MemoryToolError as e:
-        module.fail_json(msg=e.msg, **e.details)
-    for w in result.pop("warnings", []):
-        module.warn(w)
-    module.exit_json(**result)
+    run_module(
+        module, take_snapshot,
+        p["src"], p["dest"], name=p["name"], link_dest=p["link_dest"], history=p["history"],
+        workspace=p["workspace"], retain=p["retain"], retain_days=p["retain_days"], force=p["force"],
+        owner=p["owner"], group=p["group"], mode=p["mode"], dir_mode=p["dir_mode"], embedding=p["embedding"],
+        probes=p["probes"], check_mode=module.check_mode, lock_timeout=p["lock_timeout"],
+        verify_links=p["verify_links"],
+    )
 
 
 if __name__ == "__main__":

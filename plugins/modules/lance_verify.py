@@ -234,9 +234,9 @@ changed:
   type: bool
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError
-from ansible_collections.openclaw.memory.plugins.module_utils.lance import HAS_LANCE, LANCE_IMPORT_ERROR
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.openclaw.memory.plugins.module_utils._module import call, finish, require_lib
+from ansible_collections.openclaw.memory.plugins.module_utils.lance import LANCE_IMPORT_ERROR
 from ansible_collections.openclaw.memory.plugins.module_utils.verify import (
     CHECKS,
     DEFAULT_CHECKS,
@@ -262,25 +262,21 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    if not HAS_LANCE and (set(p["checks"]) - {"checksums"} or p["compare_to"]):
-        module.fail_json(msg=missing_required_lib("pylance"), exception=LANCE_IMPORT_ERROR)
+    if set(p["checks"]) - {"checksums"} or p["compare_to"]:
+        require_lib(module, "pylance", LANCE_IMPORT_ERROR)
     if "readwrite" in p["checks"]:
-        lancedb_error = lancedb_import_error()
-        if lancedb_error:
-            module.fail_json(msg=missing_required_lib("lancedb"), exception=lancedb_error)
-    try:
-        result = verify(
-            p["path"], checksums=p["checksums"], expect=p["expect"], baseline=p["baseline"], checks=p["checks"],
-            compare_to=p["compare_to"], sample=p["sample"], linked_from=p["linked_from"],
-        )
-    except MemoryToolError as e:
-        module.fail_json(msg=e.msg, **e.details)
+        require_lib(module, "lancedb", lancedb_import_error())
+    result = call(
+        module, verify,
+        p["path"], checksums=p["checksums"], expect=p["expect"], baseline=p["baseline"], checks=p["checks"],
+        compare_to=p["compare_to"], sample=p["sample"], linked_from=p["linked_from"],
+    )
     msg = failure_message(result)
     # A `path` key would make Ansible add the directory's owner/mode/size to the result.
     result.pop("path")
     if p["fail_on_mismatch"] and not result["ok"]:
         module.fail_json(msg=msg, changed=False, **result)
-    module.exit_json(changed=False, **result)
+    finish(module, result, changed=False)
 
 
 if __name__ == "__main__":

@@ -186,7 +186,8 @@ changed:
   type: bool
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.openclaw.memory.plugins.module_utils._module import call, finish, require_lib
 from ansible_collections.openclaw.memory.plugins.module_utils.audit import (
     DEFAULT_LIMIT,
     DEFAULT_LOW_IMPORTANCE,
@@ -194,8 +195,7 @@ from ansible_collections.openclaw.memory.plugins.module_utils.audit import (
     DEFAULT_THRESHOLD,
     audit,
 )
-from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError
-from ansible_collections.openclaw.memory.plugins.module_utils.lance import HAS_LANCE, LANCE_IMPORT_ERROR
+from ansible_collections.openclaw.memory.plugins.module_utils.lance import LANCE_IMPORT_ERROR
 
 
 def main():
@@ -211,16 +211,12 @@ def main():
         },
         supports_check_mode=True,
     )
-    if not HAS_LANCE:
-        module.fail_json(msg=missing_required_lib("pylance"), exception=LANCE_IMPORT_ERROR)
+    require_lib(module, "pylance", LANCE_IMPORT_ERROR)
     p = module.params
-    try:
-        result = audit(p["path"], table=p["table"], near_duplicate_threshold=p["near_duplicate_threshold"],
-                       low_importance=p["low_importance"], max_rows_near=p["max_rows_near"],
-                       stale_days=p["stale_days"], limit=p["limit"])
-    except MemoryToolError as e:
-        module.fail_json(msg=e.msg)
-    module.exit_json(changed=False, **result)
+    result = call(module, audit, p["path"], table=p["table"], near_duplicate_threshold=p["near_duplicate_threshold"],
+                  low_importance=p["low_importance"], max_rows_near=p["max_rows_near"],
+                  stale_days=p["stale_days"], limit=p["limit"])
+    finish(module, result, changed=False)
 
 
 if __name__ == "__main__":

@@ -88,10 +88,10 @@ stats:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.openclaw.memory.plugins.module_utils._module import call, finish, require_lib
 from ansible_collections.openclaw.memory.plugins.module_utils.health import health
-from ansible_collections.openclaw.memory.plugins.module_utils.lance import HAS_LANCE, LANCE_IMPORT_ERROR
+from ansible_collections.openclaw.memory.plugins.module_utils.lance import LANCE_IMPORT_ERROR
 
 
 def main():
@@ -107,18 +107,14 @@ def main():
         ),
         supports_check_mode=True,
     )
-    if not HAS_LANCE:
-        module.fail_json(msg=missing_required_lib("pylance"), exception=LANCE_IMPORT_ERROR)
+    require_lib(module, "pylance", LANCE_IMPORT_ERROR)
     p = module.params
-    try:
-        result = health(p["db_path"], plugin=p["plugin"], dimensions=p["dimensions"], since=p["since"],
-                        baseline_total=p["baseline_total"], expect_growth=p["expect_growth"])
-    except MemoryToolError as e:
-        module.fail_json(msg=e.msg)
+    result = call(module, health, p["db_path"], plugin=p["plugin"], dimensions=p["dimensions"], since=p["since"],
+                  baseline_total=p["baseline_total"], expect_growth=p["expect_growth"])
     if p["fail_on_problem"] and not result["ok"]:
         module.fail_json(msg="Health check of '%s' failed: %s" % (p["db_path"], "; ".join(result["problems"])),
                          changed=False, **result)
-    module.exit_json(changed=False, **result)
+    finish(module, result, changed=False)
 
 
 if __name__ == "__main__":

@@ -217,9 +217,10 @@ duration_s:
   type: float
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.openclaw.memory.plugins.module_utils._module import finish, require_lib
 from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError
-from ansible_collections.openclaw.memory.plugins.module_utils.lance import HAS_LANCE, LANCE_IMPORT_ERROR
+from ansible_collections.openclaw.memory.plugins.module_utils.lance import LANCE_IMPORT_ERROR
 from ansible_collections.openclaw.memory.plugins.module_utils.restore import (
     ALL_CHECKS,
     prestage_snapshot,
@@ -248,8 +249,8 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    if p["state"] != "rolled_back" and not HAS_LANCE and set(p["verify_checks"]) - {"checksums"}:
-        module.fail_json(msg=missing_required_lib("pylance"), exception=LANCE_IMPORT_ERROR)
+    if p["state"] != "rolled_back" and set(p["verify_checks"]) - {"checksums"}:
+        require_lib(module, "pylance", LANCE_IMPORT_ERROR)
     try:
         if p["state"] == "rolled_back":
             result = rollback_restore(p["db_path"], snapshot=p["snapshot"], check_mode=module.check_mode)
@@ -268,9 +269,7 @@ def main():
         details = dict(e.details)
         partial = details.pop("result", None) or {}
         module.fail_json(msg=e.msg, verify=partial.get("verify"), **details)
-    for w in result.pop("warnings", []):
-        module.warn(w)
-    module.exit_json(**result)
+    finish(module, result)
 
 
 if __name__ == "__main__":

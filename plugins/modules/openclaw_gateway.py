@@ -229,7 +229,7 @@ msg:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError
+from ansible_collections.openclaw.memory.plugins.module_utils._module import run_module
 from ansible_collections.openclaw.memory.plugins.module_utils.gateway import MANAGERS, STATES, control
 
 
@@ -253,16 +253,13 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    try:
-        result = control(
-            p["state"], check_mode=module.check_mode, manager=p["manager"], user=p["user"], profile=p["profile"],
-            unit=p["unit"], cli=p["cli"], start_command=p["start_command"], stop_command=p["stop_command"],
-            status_command=p["status_command"], stopped_rcs=p["stopped_rcs"], environment=p["environment"],
-            timeout=p["timeout"], poll_interval=p["poll_interval"],
-        )
-    except MemoryToolError as e:
-        module.fail_json(msg=e.msg, **e.details)
-    module.exit_json(**result)
+    run_module(
+        module, control,
+        p["state"], check_mode=module.check_mode, manager=p["manager"], user=p["user"], profile=p["profile"],
+        unit=p["unit"], cli=p["cli"], start_command=p["start_command"], stop_command=p["stop_command"],
+        status_command=p["status_command"], stopped_rcs=p["stopped_rcs"], environment=p["environment"],
+        timeout=p["timeout"], poll_interval=p["poll_interval"],
+    )
 
 
 if __name__ == "__main__":
