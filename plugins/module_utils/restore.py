@@ -51,18 +51,16 @@ from ansible_collections.openclaw.memory.plugins.module_utils.checksums import (
 )
 from ansible_collections.openclaw.memory.plugins.module_utils.common import (
     MemoryToolError,
+    ensure_owner,
     free_name,
     fsync_dir,
     is_within,
+    makedirs_owned,
     nearest_existing,
     sha256_file,
     utc_now_name,
     write_json_atomic,
 )
-
-# The staging code below calls these two by their former private names.
-from ansible_collections.openclaw.memory.plugins.module_utils.common import ensure_owner as _chown
-from ansible_collections.openclaw.memory.plugins.module_utils.common import makedirs_owned as _makedirs
 from ansible_collections.openclaw.memory.plugins.module_utils.snapshot import (
     META_NAME,
     WORKSPACE_DIR,
@@ -227,12 +225,12 @@ def _stage(snapshot, part, staging, uid, gid, dir_mode, file_mode):
     nbytes = 0
     src_root = os.path.join(snapshot, part["prefix"]) if part["prefix"] else snapshot
     if not part["is_dir"]:
-        _makedirs(os.path.dirname(staging), dir_mode, uid, gid, made)
+        makedirs_owned(os.path.dirname(staging), dir_mode, uid, gid, made)
         return _copy_in(src_root, staging, file_mode, uid, gid, part, "")
-    _makedirs(staging, dir_mode, uid, gid, made)
+    makedirs_owned(staging, dir_mode, uid, gid, made)
     for rel in sorted(part["sums"]):
         dst = os.path.join(staging, rel)
-        _makedirs(os.path.dirname(dst), dir_mode, uid, gid, made)
+        makedirs_owned(os.path.dirname(dst), dir_mode, uid, gid, made)
         nbytes += _copy_in(os.path.join(src_root, rel), dst, file_mode, uid, gid, part, rel)
     return nbytes
 
@@ -248,7 +246,7 @@ def _copy_in(src, dst, file_mode, uid, gid, part, rel):
         raise MemoryToolError("Snapshot file '%s' cannot be copied to '%s': %s; the snapshot is incomplete, "
                               "transfer it again" % (src, dst, getattr(e, "strerror", None) or "it is missing"))
     os.chmod(dst, file_mode)
-    _chown(dst, uid, gid)
+    ensure_owner(dst, uid, gid)
     part.setdefault("known", {})[rel] = (sha, file_identity(os.stat(dst)))
     return n
 
@@ -327,9 +325,9 @@ def _stage_from_prestaged(snapshot, part, staging, prestaged, uid, gid, dir_mode
         if os.path.lexists(dst):
             if not same_owner:
                 os.chmod(dst, file_mode)
-                _chown(dst, uid, gid)
+                ensure_owner(dst, uid, gid)
             continue
-        _makedirs(os.path.dirname(dst), dir_mode, uid, gid, made)
+        makedirs_owned(os.path.dirname(dst), dir_mode, uid, gid, made)
         nbytes += _copy_in(os.path.join(snapshot, rel), dst, file_mode, uid, gid, part, rel)
     return nbytes
 
@@ -366,7 +364,7 @@ def prestage_snapshot(snapshot, db_path, owner=None, group=None, dir_mode=None, 
     _clean_staging([part], warnings)
     uid, gid = default_owner(db_path, owner, group)
     parent = os.path.dirname(db_path)
-    _makedirs(parent, dir_mode, uid, gid, [])
+    makedirs_owned(parent, dir_mode, uid, gid, [])
     staging = os.path.join(parent, "." + os.path.basename(db_path) + STAGING_TAG + stamp)
     try:
         if current:
@@ -538,7 +536,7 @@ def restore_snapshot(snapshot, db_path, workspace=None, owner=None, group=None, 
         for part in todo:
             parent = os.path.dirname(part["target"])
             made = []
-            _makedirs(parent, dir_mode, uid, gid, made)
+            makedirs_owned(parent, dir_mode, uid, gid, made)
             part["staging"] = os.path.join(parent, "." + os.path.basename(part["target"]) + STAGING_TAG + stamp)
             _remove(part["staging"])
             staged.append(part)
