@@ -69,7 +69,7 @@ def file_identity(st):
     return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
 
 
-def linked_known(root, sums, linked_root, linked_sums):
+def linked_known(sums, linked_root, linked_sums):
     """`known` for verify_sums from a verified snapshot that `root` hard-links files from (rsync --link-dest):
     {rel: (digest listed there, identity of its file)} for each rel both lists give the same digest."""
     known = {}
@@ -83,16 +83,16 @@ def linked_known(root, sums, linked_root, linked_sums):
     return known
 
 
-def _is_known(root, rel, digest, known):
-    """(rel, size, 'known') when the file under root is still the very file `known` vouches for, else None."""
-    k = known.get(rel)
-    if k is None or k[0] != digest:
+def vouched_size(path, digest, entry):
+    """The size of `path` when `entry` = (digest, identity) vouches for it: that digest is `digest` and `path` is
+    still that very file (see file_identity); else None, and the file must be hashed."""
+    if entry is None or entry[0] != digest:
         return None
     try:
-        st = os.stat(os.path.join(root, rel))
+        st = os.stat(path)
     except OSError:
         return None
-    return (rel, st.st_size, "known") if file_identity(st) == list(k[1]) else None
+    return st.st_size if file_identity(st) == list(entry[1]) else None
 
 
 def _check_one(root, rel, digest):
@@ -122,11 +122,11 @@ def verify_sums(root, sums, ignore=(SUMS_NAME,), workers=None, known=None):
     results = []
     items = []
     for rel, digest in sorted(sums.items()):
-        vouched = _is_known(root, rel, digest, known) if known else None
-        if vouched:
-            results.append(vouched)
-        else:
+        size = vouched_size(os.path.join(root, rel), digest, known.get(rel)) if known else None
+        if size is None:
             items.append((rel, digest))
+        else:
+            results.append((rel, size, "known"))
     if workers == 1 or len(items) < 2:
         results += [_check_one(root, rel, digest) for rel, digest in items]
     else:

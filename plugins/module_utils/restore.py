@@ -48,6 +48,7 @@ from ansible_collections.openclaw.memory.plugins.module_utils.checksums import (
     file_identity,
     read_sums,
     verify_sums,
+    vouched_size,
 )
 from ansible_collections.openclaw.memory.plugins.module_utils.common import (
     MemoryToolError,
@@ -256,13 +257,11 @@ def _verify_checksums(part, staging):
     verified before and unchanged since (same inode, size, mtime), are not read again."""
     known = part.get("known") or {}
     if not part["is_dir"]:
-        k = known.get("")
-        if k is not None and list(k[1]) == file_identity(os.stat(staging)):
-            ok, read = k[0] == part["sums"][""], 0
-        else:
-            ok, read = sha256_file(staging) == part["sums"][""], 1
+        digest = part["sums"][""]
+        vouched = vouched_size(staging, digest, known.get("")) is not None
+        ok = vouched or sha256_file(staging) == digest
         return {"ok": ok, "bad": [] if ok else [part["name"]], "missing": [], "extra": [], "files": 1,
-                "known": 1 - read}
+                "known": int(vouched)}
     return verify_sums(staging, part["sums"], ignore=(), known=known)
 
 

@@ -488,7 +488,7 @@ def _linked_known(path, sums, linked_from):
     if not os.path.isfile(linked_sums_file):
         raise MemoryToolError(f"linked_from '{linked_from}' is not a snapshot (no {SUMS_NAME} in it); give the "
                               f"verified snapshot that '{path}' hard-links its files from, or leave linked_from unset")
-    return linked_known(path, sums, linked_from, read_sums(linked_sums_file))
+    return linked_known(sums, linked_from, read_sums(linked_sums_file))
 
 
 def check_checksums(path, sums_file, sums, meta=None, workers=None, known=None):
