@@ -61,6 +61,7 @@ from ansible_collections.openclaw.memory.plugins.module_utils.common import (
     is_within,
     iso_utc,
     nearest_existing,
+    one_line,
     parse_time,
     sha256_file,
     tree_size,
@@ -428,11 +429,6 @@ def human(n):
             return ("%d %s" % (n, unit)) if unit == "B" else ("%.1f %s" % (n, unit))
         n /= 1024
     return "%.1f TiB" % n
-
-
-def one_line(text, limit=REASON_MAX):
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def parse_now(value):
@@ -1092,13 +1088,13 @@ def run_backup(cfg, secrets, now=None, log=None):
                 len(kept))
         _offsite(cfg, secrets, snap["snapshot"], db_real, now_epoch, status, log)
     except MemoryToolError as e:
-        status["errors"].insert(0, one_line(e.msg))
+        status["errors"].insert(0, one_line(e.msg, REASON_MAX))
         if e.details.get("disk"):
             status["disk"] = e.details["disk"]
     except Terminated as e:
         status["errors"].insert(0, "the run was stopped by %s before it finished; re-run it" % e)
     except Exception as e:  # noqa: BLE001 - the job must always end with a status and a reason
-        status["errors"].insert(0, one_line("unexpected error: %s: %s" % (e.__class__.__name__, e)))
+        status["errors"].insert(0, one_line("unexpected error: %s: %s" % (e.__class__.__name__, e), REASON_MAX))
     status["duration_s"] = round(time.monotonic() - t0, 3)
     status["ok"] = not status["errors"]
     status["exit_code"] = EXIT_OK if status["ok"] else EXIT_FAILED
@@ -1124,7 +1120,7 @@ def _snapshot(cfg, now_epoch, status, log):
             run_command(gw["start"], gw["timeout"], "starting the gateway", log)
             status["gateway"]["started"] = True
         except MemoryToolError as e:
-            status["errors"].append(one_line("the gateway did not start again: " + e.msg))
+            status["errors"].append(one_line("the gateway did not start again: " + e.msg, REASON_MAX))
             log("ERROR: the gateway did not start again: %s", e.msg)
         status["gateway"]["downtime_s"] = round(time.monotonic() - t_stop, 3)
 
@@ -1146,8 +1142,8 @@ def _offsite(cfg, secrets, snap_path, db_real, now_epoch, status, log):
             status["offsite"][kind] = res
             log("%s: ok, verified%s", kind, "; removed %s" % ", ".join(res["removed"]) if res["removed"] else "")
         except MemoryToolError as e:
-            status["offsite"][kind] = {"ok": False, "error": one_line(e.msg)}
-            status["errors"].append(one_line("off-site %s: %s" % (kind, e.msg)))
+            status["offsite"][kind] = {"ok": False, "error": one_line(e.msg, REASON_MAX)}
+            status["errors"].append(one_line("off-site %s: %s" % (kind, e.msg), REASON_MAX))
             log("ERROR: off-site %s: %s", kind, e.msg)
 
 
@@ -1188,8 +1184,8 @@ def _write_status(path, status, log):
 
 def config_error_status(path, msg, log):
     """A config that cannot be used still leaves a status file (at the default path) for monitoring."""
-    status = {"format": STATUS_FORMAT, "ok": False, "exit_code": EXIT_CONFIG, "reason": one_line(msg),
-              "host": socket.gethostname(), "time": iso_utc(time.time() * 1000), "errors": [one_line(msg)]}
+    status = {"format": STATUS_FORMAT, "ok": False, "exit_code": EXIT_CONFIG, "reason": one_line(msg, REASON_MAX),
+              "host": socket.gethostname(), "time": iso_utc(time.time() * 1000), "errors": [one_line(msg, REASON_MAX)]}
     prev = _previous(path)
     status["last_ok_time"] = prev.get("last_ok_time")
     status["last_ok_snapshot"] = prev.get("last_ok_snapshot")

@@ -33,6 +33,17 @@ def iso_utc(epoch_ms):
     return dt.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def one_line(text, limit, middle=False):
+    """`text` on one line (whitespace runs collapsed), cut to about `limit` characters: the end cut off, or with
+    `middle` its middle (a failing command's first line says what failed, its last lines why)."""
+    text = " ".join(("" if text is None else str(text)).split())
+    if len(text) <= limit:
+        return text
+    if middle:
+        return text[:limit // 3] + " ... " + text[-(limit - limit // 3):]
+    return text[:limit - 3] + "..."
+
+
 def utc_now_name(now=None):
     """Default snapshot name: UTC `YYYYMMDDTHHMMSSZ`."""
     now = now or datetime.datetime.now(tz=datetime.timezone.utc)

@@ -35,7 +35,7 @@ import subprocess
 import tempfile
 import time
 
-from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError
+from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError, one_line
 
 MANAGERS = ("systemd_user", "systemd", "openclaw_cli", "command", "none")
 # The module's `state` -> the role's `openclaw_gateway_action` (what the result calls `action`).
@@ -48,17 +48,6 @@ DEFAULT_STOPPED_RCS = (3,)
 RUN_USER_BASE = "/run/user"
 MASK = "********"
 STATUS_MAX = 300  # characters of a status or command output kept in results and messages
-
-
-def one_line(text, limit=STATUS_MAX, middle=False):
-    """`text` on one line (whitespace runs collapsed), cut to about `limit` characters: the end cut off, or with
-    `middle` its middle (a failing command's first line says what failed, its last lines why)."""
-    text = " ".join((text or "").split())
-    if len(text) <= limit:
-        return text
-    if middle:
-        return text[:limit // 3] + " ... " + text[-(limit - limit // 3):]
-    return text[:limit - 3] + "..."
 
 
 def _cmdline(argv):
@@ -96,8 +85,8 @@ class Probe:
         if self.error:
             return self.error
         if gw.systemd and self.rc == 0:
-            return one_line(self.out)
-        output = one_line(self.out + " " + self.err)
+            return one_line(self.out, STATUS_MAX)
+        output = one_line(self.out + " " + self.err, STATUS_MAX)
         return "exit %s: %s" % (self.rc, output) if output else "exit %s" % self.rc
 
 
