@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.openclaw.memory.plugins.module_utils import migrate as M
+from ansible_collections.openclaw.memory.plugins.module_utils import transfer as T
 from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError
 
 
@@ -72,6 +73,10 @@ def rsync_stats(text):
     return M.rsync_stats(text)
 
 
+def transfer_rsh(private_key, port=22, persist=0):
+    return T.rsh(private_key, port, persist)
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -84,4 +89,5 @@ class FilterModule:
             "migration_report": migration_report,
             "migration_report_md": migration_report_md,
             "rsync_stats": rsync_stats,
+            "transfer_rsh": transfer_rsh,
         }

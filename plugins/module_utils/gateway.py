@@ -50,6 +50,23 @@ MASK = "********"
 STATUS_MAX = 300  # characters of a status or command output kept in results and messages
 
 
+# The options of the openclaw_gateway module but `state`: also the `gateway` suboptions of openclaw_cutover.
+ARGUMENT_SPEC = {
+    "manager": {"type": "str", "choices": list(MANAGERS), "default": "systemd_user"},
+    "user": {"type": "str"},
+    "profile": {"type": "str"},
+    "unit": {"type": "str"},
+    "cli": {"type": "str", "default": "openclaw"},
+    "start_command": {"type": "str"},
+    "stop_command": {"type": "str"},
+    "status_command": {"type": "str"},
+    "stopped_rcs": {"type": "list", "elements": "int", "default": list(DEFAULT_STOPPED_RCS)},
+    "environment": {"type": "dict", "default": {}, "no_log": True},
+    "timeout": {"type": "float", "default": 60.0},
+    "poll_interval": {"type": "float", "default": 0.2},
+}
+
+
 def _cmdline(argv):
     return shlex.join(argv)
 

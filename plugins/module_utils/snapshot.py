@@ -108,6 +108,28 @@ class _Vanished(Exception):
     """A source file disappeared between pinning and copying (concurrent cleanup)."""
 
 
+# The lance_snapshot module's options (also the `snapshot` suboptions of openclaw_cutover).
+ARGUMENT_SPEC = dict(
+    src=dict(type="path", required=True),
+    dest=dict(type="path", required=True),
+    name=dict(type="str"),
+    link_dest=dict(type="str", default="auto"),
+    history=dict(type="str", choices=list(HISTORY), default="latest"),
+    workspace=dict(type="path"),
+    retain=dict(type="int"),
+    retain_days=dict(type="int"),
+    force=dict(type="bool", default=False),
+    owner=dict(type="str"),
+    group=dict(type="str"),
+    mode=dict(type="raw", default="0600"),
+    dir_mode=dict(type="raw", default="0700"),
+    embedding=dict(type="dict"),
+    probes=dict(type="int", default=3),
+    lock_timeout=dict(type="int", default=60),
+    verify_links=dict(type="bool", default=False),
+)
+
+
 # --------------------------------------------------------------------------- reading snapshots
 
 

@@ -270,30 +270,12 @@ plan:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.openclaw.memory.plugins.module_utils._module import require_lib, run_module
 from ansible_collections.openclaw.memory.plugins.module_utils.lance import LANCE_IMPORT_ERROR
-from ansible_collections.openclaw.memory.plugins.module_utils.snapshot import HISTORY, take_snapshot
+from ansible_collections.openclaw.memory.plugins.module_utils.snapshot import ARGUMENT_SPEC, take_snapshot
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            src=dict(type="path", required=True),
-            dest=dict(type="path", required=True),
-            name=dict(type="str"),
-            link_dest=dict(type="str", default="auto"),
-            history=dict(type="str", choices=list(HISTORY), default="latest"),
-            workspace=dict(type="path"),
-            retain=dict(type="int"),
-            retain_days=dict(type="int"),
-            force=dict(type="bool", default=False),
-            owner=dict(type="str"),
-            group=dict(type="str"),
-            mode=dict(type="raw", default="0600"),
-            dir_mode=dict(type="raw", default="0700"),
-            embedding=dict(type="dict"),
-            probes=dict(type="int", default=3),
-            lock_timeout=dict(type="int", default=60),
-            verify_links=dict(type="bool", default=False),
-        ),
+        argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
     )
     require_lib(module, "pylance", LANCE_IMPORT_ERROR)

@@ -230,26 +230,12 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.openclaw.memory.plugins.module_utils._module import run_module
-from ansible_collections.openclaw.memory.plugins.module_utils.gateway import MANAGERS, STATES, control
+from ansible_collections.openclaw.memory.plugins.module_utils.gateway import ARGUMENT_SPEC, STATES, control
 
 
 def main():
     module = AnsibleModule(
-        argument_spec={
-            "state": {"type": "str", "choices": list(STATES), "default": "status"},
-            "manager": {"type": "str", "choices": list(MANAGERS), "default": "systemd_user"},
-            "user": {"type": "str"},
-            "profile": {"type": "str"},
-            "unit": {"type": "str"},
-            "cli": {"type": "str", "default": "openclaw"},
-            "start_command": {"type": "str"},
-            "stop_command": {"type": "str"},
-            "status_command": {"type": "str"},
-            "stopped_rcs": {"type": "list", "elements": "int", "default": [3]},
-            "environment": {"type": "dict", "default": {}, "no_log": True},
-            "timeout": {"type": "float", "default": 60.0},
-            "poll_interval": {"type": "float", "default": 0.2},
-        },
+        argument_spec=dict(ARGUMENT_SPEC, state={"type": "str", "choices": list(STATES), "default": "status"}),
         supports_check_mode=True,
     )
     p = module.params
