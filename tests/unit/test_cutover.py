@@ -1,0 +1,176 @@
+# Copyright: openclaw.memory contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""cutover.cutover(): the old host's side of a migration's cutover, with a real gateway (the lab's simulator,
+writing one memory per commit) and real rsync. Over ssh between lab hosts it runs in molecule/migrate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import lance
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ansible_collections.openclaw.memory.plugins.module_utils import cutover as C  # noqa: E402
+from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError  # noqa: E402
+from ansible_collections.openclaw.memory.plugins.module_utils.snapshot import take_snapshot  # noqa: E402
+from ocmlab import fixtures  # noqa: E402
+from test_snapshot import PYTHON, REPO  # noqa: E402 - shared helpers
+
+SIM_ENV = {"PYTHONPATH": os.pathsep.join([os.path.join(REPO, "tools"), os.path.join(REPO, ".collections")])}
+
+
+class Old:
+    """A fixture-built OpenClaw home with the simulator running on it, a pre-sync snapshot, and a 'new host'
+    directory that already holds that snapshot (as the pre-sync transfer leaves it)."""
+
+    def __init__(self, base):
+        self.base = base
+        state = fixtures.build_state(str(base / "home"), plugin="memory-lancedb", n=30, dims=16, seed=5)
+        self.db = state["db_path"]
+        self.pidfile = str(base / "sim.pid")
+        self.prog = "%s -m ocmlab.gateway_sim" % PYTHON
+        self.snaps = str(base / "snaps")
+        self.incoming = base / "incoming"
+        self.incoming.mkdir(mode=0o700)
+        self.presync = take_snapshot(self.db, self.snaps, name="presync")["snapshot"]
+        self.new_presync = str(self.incoming / "presync")
+        subprocess.run(["rsync", "-a", self.presync + "/", self.new_presync + "/"], check=True)
+        assert self.sim("start").returncode == 0
+
+    def cmd(self, action):
+        if action == "start":
+            return "%s start --db %s --dims 16 --rate 20 --pidfile %s --log %s" % (
+                self.prog, self.db, self.pidfile, self.base / "sim.log")
+        return "%s %s --pidfile %s" % (self.prog, action, self.pidfile)
+
+    def sim(self, action):
+        return subprocess.run(self.cmd(action).split(), env=dict(os.environ, **SIM_ENV), capture_output=True,
+                              text=True, timeout=120, check=False)
+
+    def running(self):
+        return self.sim("status").returncode == 0
+
+    def gateway(self, **extra):
+        return dict(dict(manager="command", start_command=self.cmd("start"), stop_command=self.cmd("stop"),
+                         status_command=self.cmd("status"), environment=SIM_ENV, timeout=30), **extra)
+
+    def snapshot(self, name, **extra):
+        return dict(dict(src=self.db, dest=self.snaps, name=name, link_dest=self.presync), **extra)
+
+    def push(self, name, **extra):
+        return dict(dict(dest=str(self.incoming / (".%s.partial-transfer" % name)), link_dest=self.new_presync),
+                    **extra)
+
+    def versions(self):
+        return {t: lance.dataset(os.path.join(self.db, t)).version for t in os.listdir(self.db) if t.endswith(".lance")}
+
+
+@pytest.fixture
+def old(tmp_path):
+    o = Old(tmp_path)
+    yield o
+    o.sim("stop")
+
+
+def sums(path):
+    with open(os.path.join(path, "SHA256SUMS"), encoding="utf-8") as f:
+        return dict(reversed(line.rstrip("\n").split("  ", 1)) for line in f if line.strip())
+
+
+def test_stops_snapshots_and_pushes_only_the_delta(old):
+    res = C.cutover(old.gateway(), old.snapshot("final"), push_to=old.push("final"))
+    assert res["gateway"]["was_running"] is True and res["gateway"]["running"] is False
+    assert not old.running()
+    snap = res["snapshot"]["snapshot"]
+    # What arrived is the final snapshot byte for byte: every file its SHA256SUMS lists, same content.
+    arrived = res["push"]["target"].rstrip("/")
+    assert arrived == str(old.incoming / ".final.partial-transfer")
+    assert sums(arrived) == sums(snap)
+    for rel, digest in sums(snap).items():
+        assert subprocess.run(["sha256sum", os.path.join(arrived, rel)], capture_output=True, text=True,
+                              check=True).stdout.split()[0] == digest
+    # The simulator wrote while the pre-sync snapshot was the newest: the final one holds more, and only the new
+    # files travelled; the rest are hard links into the new host's pre-sync copy.
+    assert res["snapshot"]["tables"]["memories"]["rows"] > 30
+    pre = sums(old.new_presync)
+    shared = [rel for rel in sums(snap) if rel in pre and rel.startswith("memories.lance/data/")]
+    assert shared
+    for rel in shared:
+        assert os.stat(os.path.join(arrived, rel)).st_ino == os.stat(os.path.join(old.new_presync, rel)).st_ino
+    assert 0 < res["push"]["files_transferred"] < len(sums(snap))
+    assert oct(os.stat(arrived).st_mode & 0o777) == "0o700"
+    # The downtime bookkeeping: the stop came after this process's start, and the window covers the work.
+    assert res["stop_offset_s"] > 0 and res["window_s"] >= res["gateway"]["stop_s"]
+
+
+def test_a_failed_push_starts_the_gateway_again_and_leaves_the_database_alone(old):
+    before = old.versions()
+    bad = old.push("final", dest=str(old.base / "no-such-dir" / "sub" / "x"))
+    with pytest.raises(MemoryToolError) as e:
+        C.cutover(old.gateway(), old.snapshot("final"), push_to=bad)
+    msg = e.value.msg
+    assert "push of '%s/final'" % old.snaps in msg and "rsync exit" in msg
+    assert str(old.base / "no-such-dir" / "sub") in msg
+    assert "the gateway was started again and the database was never written to" in msg
+    assert e.value.details["restarted"] is True
+    assert old.running()
+    # The simulator goes on writing: the database only ever moved forward from the versions before.
+    after = old.versions()
+    assert all(after[t] >= v for t, v in before.items())
+
+
+def test_a_failed_snapshot_starts_the_gateway_again(old):
+    # dest inside src: refused by the snapshot, after the stop.
+    snap = old.snapshot("final")
+    snap["dest"] = os.path.join(old.db, "snaps")
+    with pytest.raises(MemoryToolError) as e:
+        C.cutover(old.gateway(), snap, push_to=old.push("final"))
+    assert "inside" in e.value.msg and "the gateway was started again" in e.value.msg
+    assert old.running()
+    assert not os.path.exists(os.path.join(old.db, "snaps"))
+    assert not os.path.exists(old.incoming / ".final.partial-transfer")
+
+
+def test_bad_gateway_options_fail_before_anything_is_stopped(old):
+    with pytest.raises(MemoryToolError) as e:
+        C.cutover(old.gateway(timeout=0), old.snapshot("final"), push_to=old.push("final"))
+    assert "timeout (0" in e.value.msg and "openclaw_gateway_timeout" in e.value.msg
+    assert old.running()
+    assert not os.path.exists(os.path.join(old.snaps, "final"))
+
+
+def test_check_mode_stops_writes_and_sends_nothing(old):
+    res = C.cutover(old.gateway(), old.snapshot("final"), push_to=old.push("final"), check_mode=True)
+    assert res["gateway"]["changed"] is True and res["push"] is None
+    assert old.running()
+    assert not os.path.exists(os.path.join(old.snaps, "final"))
+    assert not os.path.exists(old.incoming / ".final.partial-transfer")
+
+
+def test_the_module_through_ansible(old):
+    """Nested options are checked by Ansible, the environment's values never show, the result is the same."""
+    args = {"gateway": old.gateway(environment=dict(SIM_ENV, OCM_TOKEN="sk-cutover-secret-123")),
+            "snapshot": old.snapshot("final"), "push": old.push("final")}
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.json")
+    cmd = [os.path.join(REPO, ".venv", "bin", "ansible"), "localhost", "-c", "local", "-e",
+           "ansible_python_interpreter=" + PYTHON, "-m", "openclaw.memory.openclaw_cutover", "-a", json.dumps(args)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO, timeout=300, check=False)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "sk-cutover-secret-123" not in out.stdout + out.stderr
+    res = json.loads(out.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    assert res["changed"] is True and res["push"]["files_transferred"] > 0
+    assert res["snapshot"]["name"] == "final" and not old.running()
+    # An unknown suboption is Ansible's clear error, before anything runs.
+    args["push"]["hots"] = "x"
+    cmd[-1] = json.dumps(args)
+    assert old.sim("start").returncode == 0
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO, timeout=300, check=False)
+    assert out.returncode != 0 and "hots" in out.stdout
+    assert old.running()
