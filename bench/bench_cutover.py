@@ -197,7 +197,7 @@ def task_times(logfile, top=12):
     return sorted(out, key=lambda t: -t["s"])[:top]
 
 
-def downtime_tasks(logfile, start="Note when the old gateway stops",
+def downtime_tasks(logfile, start="Stop the old gateway, take the final snapshot",
                    end="Record that the new gateway serves the restored database"):
     """[(task, seconds)] of the tasks inside the downtime window, in order, from profile_tasks' timestamps."""
     tasks = []

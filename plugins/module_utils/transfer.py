@@ -52,9 +52,10 @@ def push(src, dest, host=None, user=None, port=22, link_dest=None, private_key=N
     """rsync -a `src`/ to `dest`/ on `host` over ssh (on this host when `host` is empty).
 
     `dest`'s parent must exist on the receiving side (the pre-sync transfer made it, root 0700). Files that
-    `link_dest` there holds with the same size and mtime are hard-linked, not sent. Returns dict(target,
+    `link_dest` there holds with the same size and mtime are hard-linked, not sent. Returns dict(dest, target,
     bytes_transferred, files_transferred, bytes_total, duration_s); raises MemoryToolError naming the target,
-    rsync's exit code and its last words.
+    rsync's exit code and its last words. `dest` is the directory on the receiving host, `target` rsync's
+    [user@]host:dest/ argument.
     """
     t0 = time.monotonic()
     if not os.path.isdir(src):
@@ -89,6 +90,6 @@ def push(src, dest, host=None, user=None, port=22, link_dest=None, private_key=N
                os.path.dirname(str(dest).rstrip("/"))),
             rc=proc.returncode)
     stats = rsync_stats(proc.stdout)
-    return {"target": target, "bytes_transferred": stats.get("bytes_transferred", 0),
+    return {"dest": str(dest).rstrip("/"), "target": target, "bytes_transferred": stats.get("bytes_transferred", 0),
             "files_transferred": stats.get("files_transferred", 0), "bytes_total": stats.get("bytes_total"),
             "link_dest": link_dest or None, "duration_s": round(time.monotonic() - t0, 3)}

@@ -103,8 +103,9 @@ notes:
   - Run it as root (the snapshot reads the gateway user's database; C(systemd_user) and C(openclaw_cli) commands
     drop to the gateway user in their own processes).
   - RV(stop_offset_s) gives a stop time that is never late - the control node's time before the task plus
-    RV(stop_offset_s) - for downtime figures; it counts this process's start-up and imports as if the gateway were
-    already down (a few tenths of a second), so downtime is reported high rather than low.
+    RV(stop_offset_s) - for downtime figures. It is early by the time Ansible takes to start the module on the host
+    (templating, sending it, ssh), which therefore counts as downtime - reported high rather than low. Without
+    C(/proc) (not Linux) the offset starts when the module's code starts, after its imports - earlier still.
 requirements:
   - pylance and pyarrow on the host (the deps role installs them); rsync on both hosts for O(push).
 seealso:
@@ -149,7 +150,8 @@ snapshot:
   type: dict
 push:
   description:
-    - What the push sent - C(target), C(bytes_transferred), C(files_transferred), C(bytes_total) (rsync's
+    - What the push sent - C(dest) (the directory on the receiving host), C(target) (rsync's argument),
+      C(bytes_transferred), C(files_transferred), C(bytes_total) (rsync's
       C(--stats)), C(link_dest), C(duration_s). Null without O(push) and in check mode.
   returned: always
   type: dict

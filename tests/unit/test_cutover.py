@@ -88,7 +88,8 @@ def test_stops_snapshots_and_pushes_only_the_delta(old):
     assert not old.running()
     snap = res["snapshot"]["snapshot"]
     # What arrived is the final snapshot byte for byte: every file its SHA256SUMS lists, same content.
-    arrived = res["push"]["target"].rstrip("/")
+    arrived = res["push"]["dest"]
+    assert res["push"]["target"] == arrived + "/"
     assert arrived == str(old.incoming / ".final.partial-transfer")
     assert sums(arrived) == sums(snap)
     for rel, digest in sums(snap).items():

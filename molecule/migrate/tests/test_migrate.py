@@ -57,6 +57,9 @@ def test_converge_migrated_both_pairs(lab, report_dir):
     report, path = latest_report(report_dir)
     assert [p["verdict"] for p in report["pairs"]] == ["passed", "passed"]
     assert path.with_suffix(".md").read_text().count("PASSED") >= 2
+    # The old host pushed the final snapshot itself, inside its one cutover task (no transfer role in the window).
+    assert [p["final_pushed"] for p in report["pairs"]] == [True, True]
+    assert all(0 < p["bytes"]["final_transfer"] < p["bytes"]["presync_transfer"] for p in report["pairs"])
 
 
 def test_rerun_changes_nothing_and_stops_no_gateway(lab):
@@ -208,6 +211,7 @@ def test_through_the_control_node_with_zstd(lab, report_dir):
     assert ev and ev["restored"] == ev["baseline"]
     report, _ = latest_report(report_dir)
     assert report["pairs"][0]["verdict"] == "passed" and report["pairs"][0]["bytes"]["final_transfer"] > 0
+    assert report["pairs"][0]["final_pushed"] is False
     assert lab.host("new1").run("ls /var/lib/openclaw-memory/incoming/ | grep -c transfer.tar").stdout.strip() == "0"
 
 
