@@ -4,8 +4,10 @@
 
 Plain functions, no Ansible: the `memory_restore` module calls them and the
 tests call them directly. The gateway must be stopped around
-`restore_snapshot()` (the restore role does that); nothing here starts or
-stops processes.
+`restore_snapshot()` (the restore role does that); with `start_gateway` it
+starts the gateway itself once the snapshot is in place, and undoes the switch
+when the gateway does not come up (a migration's cutover: one task on the new
+host inside the downtime window).
 
 How a restore goes (each part: the database dir, and each workspace entry the
 snapshot holds, `MEMORY.md` and `memory/`):
@@ -62,6 +64,7 @@ from ansible_collections.openclaw.memory.plugins.module_utils.common import (
     utc_now_name,
     write_json_atomic,
 )
+from ansible_collections.openclaw.memory.plugins.module_utils.gateway import Gateway
 from ansible_collections.openclaw.memory.plugins.module_utils.snapshot import (
     META_NAME,
     WORKSPACE_DIR,
@@ -474,12 +477,50 @@ def _clean_staging(parts, warnings):
 
 
 def restore_snapshot(snapshot, db_path, workspace=None, owner=None, group=None, dir_mode=None, file_mode=None,
-                     checks=ALL_CHECKS, expect=None, force=False, check_mode=False, stamp=None):
+                     checks=ALL_CHECKS, expect=None, force=False, check_mode=False, stamp=None, start_gateway=None):
     """Restore `snapshot` at `db_path` (and its workspace entries under `workspace`); see the module docs.
 
+    start_gateway: None, or the options of gateway.Gateway: once the snapshot is in place (restored now, or
+    already), the gateway is started and waited for; if it does not come up after a switch made now, it is
+    stopped again and the switch undone (the original back in place) before the error is raised.
+
     Returns dict(changed, state, db_path, snapshot, snapshot_name, tables, parts, aside, verify, bytes_copied,
-    journal, warnings, duration_s). Raises MemoryToolError with the reason after undoing whatever it did.
+    journal, warnings, duration_s[, gateway]). Raises MemoryToolError with the reason after undoing whatever it
+    did.
     """
+    gateway = Gateway(**start_gateway) if start_gateway is not None else None  # its options checked first
+    result = _restore(snapshot, db_path, workspace, owner, group, dir_mode, file_mode, checks, expect, force,
+                      check_mode, stamp)
+    if gateway is not None:
+        _start_on_it(gateway, result, check_mode)
+    return result
+
+
+def _start_on_it(gateway, result, check_mode):
+    """Start the gateway on what `result` put in place; undo a switch made now if it does not come up."""
+    t0 = time.monotonic()
+    try:
+        result["gateway"] = gateway.apply("start", check_mode=check_mode)
+    except MemoryToolError as e:
+        if result["state"] != "restored":
+            raise MemoryToolError("%s. The database in place was not changed by this restore (it already held "
+                                  "the snapshot)" % e.msg, result=result, rolled_back=False) from None
+        try:
+            gateway.apply("stop")
+            stopped = "stopped again"
+        except MemoryToolError as again:
+            stopped = "not confirmed stopped (%s)" % again.msg
+        undone = rollback_restore(result["db_path"], snapshot=result["snapshot"])
+        kept = ", ".join(u["failed_copy"] for u in undone["undone"] if u.get("failed_copy")) or "none"
+        raise MemoryToolError(
+            "%s. The restore was undone: the gateway is %s, the original database is back in place and the "
+            "restored copy is kept as %s" % (e.msg, stopped, kept),
+            result=result, rolled_back=True, undone=undone["undone"]) from None
+    result["duration_s"] = round(result["duration_s"] + time.monotonic() - t0, 3)
+
+
+def _restore(snapshot, db_path, workspace, owner, group, dir_mode, file_mode, checks, expect, force, check_mode,
+             stamp):
     started = time.monotonic()
     snapshot, db_path, workspace, checks, dir_mode, file_mode, stamp, meta, sums = _inputs(
         snapshot, db_path, workspace, checks, dir_mode, file_mode, stamp)

@@ -114,6 +114,17 @@ options:
       newer state is moved aside, not deleted.
     type: bool
     default: false
+  start_gateway:
+    description:
+      - With O(state=restored), start the gateway once the snapshot is in place (restored now, or already there)
+        and wait until it runs, in the same task - the options of M(openclaw.memory.openclaw_gateway) but C(state)
+        (C(manager), C(user), C(start_command), C(environment), C(timeout), ...; the gateway role's entry point
+        C(options) sets them as the fact C(openclaw_gateway_options)). Checked before anything is staged.
+      - If the gateway does not come up after a switch this task made, it is stopped again and the switch undone -
+        the original database back in place, the restored copy kept as C(<db_path>.failed-restore-<timestamp>) -
+        and the task fails saying so (RV(rolled_back)). The gateway is then stopped, as it was before the task.
+      - Omit it to start the gateway yourself (the restore role does, with its own rollback).
+    type: dict
 """
 
 EXAMPLES = r"""
@@ -215,9 +226,20 @@ duration_s:
   description: Wall time in seconds.
   returned: state=restored
   type: float
+gateway:
+  description: With O(start_gateway), the start's result as M(openclaw.memory.openclaw_gateway) returns it
+    (C(was_running), C(running), C(changed), C(start_s), C(status), ...).
+  returned: when start_gateway is set and the gateway came up
+  type: dict
+rolled_back:
+  description: On failure with O(start_gateway) only - whether the switch was undone because the gateway did not
+    come up (RV(undone) then lists what was put back).
+  returned: failure
+  type: bool
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.openclaw.memory.plugins.module_utils import gateway as G
 from ansible_collections.openclaw.memory.plugins.module_utils._module import finish, require_lib
 from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError
 from ansible_collections.openclaw.memory.plugins.module_utils.lance import LANCE_IMPORT_ERROR
@@ -244,6 +266,7 @@ def main():
                               "default": list(ALL_CHECKS)},
             "expect": {"type": "dict"},
             "force": {"type": "bool", "default": False},
+            "start_gateway": {"type": "dict", "options": G.ARGUMENT_SPEC},
         },
         required_if=[("state", "restored", ("snapshot",)), ("state", "prestaged", ("snapshot",))],
         supports_check_mode=True,
@@ -263,7 +286,7 @@ def main():
             result = restore_snapshot(
                 p["snapshot"], p["db_path"], workspace=p["workspace"], owner=p["owner"], group=p["group"],
                 dir_mode=p["dir_mode"], file_mode=p["mode"], checks=p["verify_checks"], expect=p["expect"],
-                force=p["force"], check_mode=module.check_mode,
+                force=p["force"], check_mode=module.check_mode, start_gateway=p["start_gateway"],
             )
     except MemoryToolError as e:
         details = dict(e.details)

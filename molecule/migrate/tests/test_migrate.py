@@ -191,7 +191,9 @@ def test_new_gateway_failing_to_start_rolls_back(lab, report_dir):
     new_db = lab.db_digest("new1")
     rc, out = lab.migrate("old1,new1", ocmlab_break_start=["new1"])
     assert rc != 0
-    assert "pair old1-to-new1 failed at verify" in out and "original database back in place" in out
+    # The restore's own task starts the gateway and undoes its switch when it does not come up.
+    assert "pair old1-to-new1 failed at restore" in out and "original database back in place" in out
+    assert "The restore was undone: the gateway is stopped again" in out
     assert lab.db_digest("new1") == new_db  # the original is back
     report, _ = latest_report(report_dir)
     failed = lab.host("new1").run(f"ls -d {DB}.failed-restore-*").stdout.split()
