@@ -19,9 +19,8 @@ from ansible_collections.openclaw.memory.plugins.module_utils import cutover as 
 from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError  # noqa: E402
 from ansible_collections.openclaw.memory.plugins.module_utils.snapshot import take_snapshot  # noqa: E402
 from ocmlab import fixtures  # noqa: E402
-from test_snapshot import PYTHON, REPO  # noqa: E402 - shared helpers
-
-SIM_ENV = {"PYTHONPATH": os.pathsep.join([os.path.join(REPO, "tools"), os.path.join(REPO, ".collections")])}
+from simgw import SIM_ENV, Sim  # noqa: E402 - shared helpers
+from test_snapshot import PYTHON, REPO  # noqa: E402
 
 
 class Old:
@@ -32,8 +31,7 @@ class Old:
         self.base = base
         state = fixtures.build_state(str(base / "home"), plugin="memory-lancedb", n=30, dims=16, seed=5)
         self.db = state["db_path"]
-        self.pidfile = str(base / "sim.pid")
-        self.prog = "%s -m ocmlab.gateway_sim" % PYTHON
+        self.sim = Sim(self.db, base)
         self.snaps = str(base / "snaps")
         self.incoming = base / "incoming"
         self.incoming.mkdir(mode=0o700)
@@ -41,23 +39,6 @@ class Old:
         self.new_presync = str(self.incoming / "presync")
         subprocess.run(["rsync", "-a", self.presync + "/", self.new_presync + "/"], check=True)
         assert self.sim("start").returncode == 0
-
-    def cmd(self, action):
-        if action == "start":
-            return "%s start --db %s --dims 16 --rate 20 --pidfile %s --log %s" % (
-                self.prog, self.db, self.pidfile, self.base / "sim.log")
-        return "%s %s --pidfile %s" % (self.prog, action, self.pidfile)
-
-    def sim(self, action):
-        return subprocess.run(self.cmd(action).split(), env=dict(os.environ, **SIM_ENV), capture_output=True,
-                              text=True, timeout=120, check=False)
-
-    def running(self):
-        return self.sim("status").returncode == 0
-
-    def gateway(self, **extra):
-        return dict(dict(manager="command", start_command=self.cmd("start"), stop_command=self.cmd("stop"),
-                         status_command=self.cmd("status"), environment=SIM_ENV, timeout=30), **extra)
 
     def snapshot(self, name, **extra):
         return dict(dict(src=self.db, dest=self.snaps, name=name, link_dest=self.presync), **extra)
@@ -83,9 +64,9 @@ def sums(path):
 
 
 def test_stops_snapshots_and_pushes_only_the_delta(old):
-    res = C.cutover(old.gateway(), old.snapshot("final"), push_to=old.push("final"))
+    res = C.cutover(old.sim.options(), old.snapshot("final"), push_to=old.push("final"))
     assert res["gateway"]["was_running"] is True and res["gateway"]["running"] is False
-    assert not old.running()
+    assert not old.sim.running()
     snap = res["snapshot"]["snapshot"]
     # What arrived is the final snapshot byte for byte: every file its SHA256SUMS lists, same content.
     arrived = res["push"]["dest"]
@@ -113,13 +94,13 @@ def test_a_failed_push_starts_the_gateway_again_and_leaves_the_database_alone(ol
     before = old.versions()
     bad = old.push("final", dest=str(old.base / "no-such-dir" / "sub" / "x"))
     with pytest.raises(MemoryToolError) as e:
-        C.cutover(old.gateway(), old.snapshot("final"), push_to=bad)
+        C.cutover(old.sim.options(), old.snapshot("final"), push_to=bad)
     msg = e.value.msg
     assert "push of '%s/final'" % old.snaps in msg and "rsync exit" in msg
     assert str(old.base / "no-such-dir" / "sub") in msg
     assert "the gateway was started again and the database was never written to" in msg
     assert e.value.details["restarted"] is True
-    assert old.running()
+    assert old.sim.running()
     # The simulator goes on writing: the database only ever moved forward from the versions before.
     after = old.versions()
     assert all(after[t] >= v for t, v in before.items())
@@ -130,32 +111,32 @@ def test_a_failed_snapshot_starts_the_gateway_again(old):
     snap = old.snapshot("final")
     snap["dest"] = os.path.join(old.db, "snaps")
     with pytest.raises(MemoryToolError) as e:
-        C.cutover(old.gateway(), snap, push_to=old.push("final"))
+        C.cutover(old.sim.options(), snap, push_to=old.push("final"))
     assert "inside" in e.value.msg and "the gateway was started again" in e.value.msg
-    assert old.running()
+    assert old.sim.running()
     assert not os.path.exists(os.path.join(old.db, "snaps"))
     assert not os.path.exists(old.incoming / ".final.partial-transfer")
 
 
 def test_bad_gateway_options_fail_before_anything_is_stopped(old):
     with pytest.raises(MemoryToolError) as e:
-        C.cutover(old.gateway(timeout=0), old.snapshot("final"), push_to=old.push("final"))
+        C.cutover(old.sim.options(timeout=0), old.snapshot("final"), push_to=old.push("final"))
     assert "timeout (0" in e.value.msg and "openclaw_gateway_timeout" in e.value.msg
-    assert old.running()
+    assert old.sim.running()
     assert not os.path.exists(os.path.join(old.snaps, "final"))
 
 
 def test_check_mode_stops_writes_and_sends_nothing(old):
-    res = C.cutover(old.gateway(), old.snapshot("final"), push_to=old.push("final"), check_mode=True)
+    res = C.cutover(old.sim.options(), old.snapshot("final"), push_to=old.push("final"), check_mode=True)
     assert res["gateway"]["changed"] is True and res["push"] is None
-    assert old.running()
+    assert old.sim.running()
     assert not os.path.exists(os.path.join(old.snaps, "final"))
     assert not os.path.exists(old.incoming / ".final.partial-transfer")
 
 
 def test_the_module_through_ansible(old):
     """Nested options are checked by Ansible, the environment's values never show, the result is the same."""
-    args = {"gateway": old.gateway(environment=dict(SIM_ENV, OCM_TOKEN="sk-cutover-secret-123")),
+    args = {"gateway": old.sim.options(environment=dict(SIM_ENV, OCM_TOKEN="sk-cutover-secret-123")),
             "snapshot": old.snapshot("final"), "push": old.push("final")}
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
@@ -167,11 +148,11 @@ def test_the_module_through_ansible(old):
     assert "sk-cutover-secret-123" not in out.stdout + out.stderr
     res = json.loads(out.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
     assert res["changed"] is True and res["push"]["files_transferred"] > 0
-    assert res["snapshot"]["name"] == "final" and not old.running()
+    assert res["snapshot"]["name"] == "final" and not old.sim.running()
     # An unknown suboption is Ansible's clear error, before anything runs.
     args["push"]["hots"] = "x"
     cmd[-1] = json.dumps(args)
     assert old.sim("start").returncode == 0
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO, timeout=300, check=False)
     assert out.returncode != 0 and "hots" in out.stdout
-    assert old.running()
+    assert old.sim.running()

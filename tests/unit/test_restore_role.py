@@ -9,9 +9,7 @@ The database it replaces belongs to a fixture-built OpenClaw home with the lab's
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 
 import lance
@@ -22,10 +20,8 @@ from ansible_collections.openclaw.memory.plugins.module_utils import restore as 
 from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError  # noqa: E402
 from ansible_collections.openclaw.memory.plugins.module_utils.snapshot import take_snapshot  # noqa: E402
 from ocmlab import fixtures  # noqa: E402
-from test_snapshot import PYTHON, REPO  # noqa: E402 - shared helpers
+from simgw import Sim, run_play  # noqa: E402 - shared helpers
 
-ANSIBLE_PLAYBOOK = os.path.join(REPO, ".venv", "bin", "ansible-playbook")
-SIM_ENV = {"PYTHONPATH": os.pathsep.join([os.path.join(REPO, "tools"), os.path.join(REPO, ".collections")])}
 PLAY = """
 - name: Restore a snapshot
   hosts: localhost
@@ -55,56 +51,24 @@ class Host:
         old = fixtures.build_state(str(base / "old"), plugin="memory-lancedb", n=40, dims=16, seed=4)
         self.snapshot = take_snapshot(old["db_path"], str(base / "snaps"), name="from-old")["snapshot"]
         self.snapshot_rows = lance.dataset(os.path.join(self.snapshot, "memories.lance")).count_rows()
-        self.pidfile = str(base / "sim.pid")
-        self.prog = "%s -m ocmlab.gateway_sim" % PYTHON
+        self.sim = Sim(self.db, base)
         self.play = base / "play.yml"
         self.result = base / "result.json"
         self.play.write_text(PLAY.format(result=self.result))
-
-    def cmd(self, action):
-        if action == "start":
-            return "%s start --db %s --dims 16 --rate 20 --pidfile %s --log %s" % (
-                self.prog, self.db, self.pidfile, self.base / "sim.log")
-        return "%s %s --pidfile %s" % (self.prog, action, self.pidfile)
-
-    def sim(self, action):
-        return subprocess.run(self.cmd(action).split(), env=dict(os.environ, **SIM_ENV), capture_output=True,
-                              text=True, timeout=120, check=False)
-
-    def running(self):
-        return self.sim("status").returncode == 0
 
     def rows(self):
         return lance.dataset(os.path.join(self.db, "memories.lance")).count_rows()
 
     def run(self, **extra):
-        evars = {
+        evars = dict({
             "openclaw_restore_snapshot": self.snapshot,
             "openclaw_restore_user": "root",
             "openclaw_restore_state_dir": self.state_dir,
             # Its config's dbPath starts with ~, the gateway user's home: as root that would be /root, not here.
             "openclaw_restore_db_path": self.db,
             "openclaw_restore_workspace": "none",
-            "openclaw_memory_python": PYTHON,
-            "openclaw_gateway_manager": "command",
-            "openclaw_gateway_start_command": self.cmd("start"),
-            "openclaw_gateway_stop_command": self.cmd("stop"),
-            "openclaw_gateway_status_command": self.cmd("status"),
-            "openclaw_gateway_environment": SIM_ENV,
-            "openclaw_gateway_timeout": 30,
-        }
-        evars.update(extra)
-        varfile = self.base / "vars.json"
-        varfile.write_text(json.dumps(evars))
-        if self.result.exists():
-            self.result.unlink()
-        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-                   ANSIBLE_LOCALHOST_WARNING="false")
-        cmd = [ANSIBLE_PLAYBOOK, "-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=" + PYTHON,
-               "-e", "@" + str(varfile), str(self.play)]
-        out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO, timeout=600, check=False)
-        result = json.loads(self.result.read_text()) if self.result.exists() else None
-        return out, result
+        }, **self.sim.role_vars())
+        return run_play(self.play, self.base, dict(evars, **extra), self.result)
 
 
 @pytest.fixture
@@ -131,7 +95,7 @@ def test_main_stops_switches_starts_and_reads_the_facts(host):
     assert res["total"] == host.snapshot_rows and res["verify"]["ok"] is True
     assert res["facts_after"]["total"] >= host.snapshot_rows  # the restarted gateway writes on the restored copy
     assert res["aside"] and asides(host.db) == [os.path.basename(res["aside"])], res
-    assert host.running()
+    assert host.sim.running()
     # The restored database is the snapshot's, carried on by the gateway.
     assert ids(host.snapshot) <= ids(host.db)
     assert "Start the gateway on the restored database" in out.stdout
@@ -142,7 +106,7 @@ def test_a_gateway_that_does_not_start_puts_the_original_back(host):
     once = host.base / "start-fails-once.sh"
     marker = host.base / "failed-once"
     once.write_text("#!/bin/sh\nif [ ! -e %s ]; then touch %s; echo simulated start failure >&2; exit 1; fi\n"
-                    "exec %s\n" % (marker, marker, host.cmd("start")))
+                    "exec %s\n" % (marker, marker, host.sim.cmd("start")))
     once.chmod(0o755)
     out, res = host.run(openclaw_gateway_start_command=str(once))
     assert out.returncode != 0
@@ -151,7 +115,7 @@ def test_a_gateway_that_does_not_start_puts_the_original_back(host):
     assert "simulated start failure" in text
     # The original is in place again (the simulator, started again by the rollback, only adds to it): none of
     # the snapshot's memories are in it.
-    assert host.rows() >= before and host.running()
+    assert host.rows() >= before and host.sim.running()
     assert ids(host.db) and not ids(host.db) & ids(host.snapshot)
 
 
@@ -161,7 +125,7 @@ def test_switch_alone_leaves_the_gateway_and_facts_to_the_caller(host):
     assert out.returncode == 0, out.stdout[-4000:]
     assert res["changed"] is True and res["facts_after"] is None and res["gateway_was_running"] is False
     assert res["total"] == host.snapshot_rows == host.rows()
-    assert not host.running()
+    assert not host.sim.running()
     assert "Start the gateway" not in out.stdout and "Read the facts" not in out.stdout
     # auto needs the facts only main reads: a clear error naming the variable, nothing touched.
     out, res = host.run(entry="switch", openclaw_restore_db_path=host.db, openclaw_restore_workspace="auto",
@@ -173,20 +137,15 @@ def test_switch_alone_leaves_the_gateway_and_facts_to_the_caller(host):
 
 # --------------------------------------------------------------------------- memory_restore start_gateway (in-process)
 
-def gateway_opts(host, **extra):
-    return dict(dict(manager="command", start_command=host.cmd("start"), stop_command=host.cmd("stop"),
-                     status_command=host.cmd("status"), environment=SIM_ENV, timeout=30), **extra)
-
-
 def test_start_gateway_serves_the_restored_database(host):
     host.sim("stop")
-    res = R.restore_snapshot(host.snapshot, host.db, start_gateway=gateway_opts(host), checks=("checksums",))
+    res = R.restore_snapshot(host.snapshot, host.db, start_gateway=host.sim.options(), checks=("checksums",))
     assert res["state"] == "restored" and res["gateway"]["changed"] and res["gateway"]["running"] is True
-    assert host.running()
+    assert host.sim.running()
     assert ids(host.snapshot) <= ids(host.db)  # the gateway writes on the restored copy
     # Again: the snapshot is in place and moved on; nothing restored, the running gateway left alone.
-    again = R.restore_snapshot(host.snapshot, host.db, start_gateway=gateway_opts(host), checks=("checksums",))
-    assert again["state"] == "moved_on" and again["gateway"]["changed"] is False and host.running()
+    again = R.restore_snapshot(host.snapshot, host.db, start_gateway=host.sim.options(), checks=("checksums",))
+    assert again["state"] == "moved_on" and again["gateway"]["changed"] is False and host.sim.running()
 
 
 def test_a_gateway_that_does_not_come_up_undoes_the_switch(host):
@@ -194,12 +153,12 @@ def test_a_gateway_that_does_not_come_up_undoes_the_switch(host):
     original = ids(host.db)
     with pytest.raises(MemoryToolError) as e:
         R.restore_snapshot(host.snapshot, host.db, checks=("checksums",),
-                           start_gateway=gateway_opts(host, start_command="false"))
+                           start_gateway=host.sim.options(start_command="false"))
     msg = e.value.msg
     assert "the gateway start command `false` failed (exit 1)" in msg
     assert "The restore was undone: the gateway is stopped again, the original database is back in place" in msg
     assert e.value.details["rolled_back"] is True
-    assert ids(host.db) == original and not host.running()
+    assert ids(host.db) == original and not host.sim.running()
     failed = [n for n in os.listdir(os.path.dirname(host.db)) if ".failed-restore-" in n]
     assert len(failed) == 1 and failed[0] in msg
 
@@ -208,6 +167,6 @@ def test_bad_gateway_options_fail_before_anything_is_staged(host):
     host.sim("stop")
     original = ids(host.db)
     with pytest.raises(MemoryToolError) as e:
-        R.restore_snapshot(host.snapshot, host.db, start_gateway=gateway_opts(host, manager="upstart"))
+        R.restore_snapshot(host.snapshot, host.db, start_gateway=host.sim.options(manager="upstart"))
     assert "manager 'upstart' is not one of" in e.value.msg
     assert ids(host.db) == original and not os.path.exists(R.journal_path(host.db))

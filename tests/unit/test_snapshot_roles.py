@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 
 import lance
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_snapshot import PYTHON, REPO, assert_equal_at_pin  # noqa: E402 - shared helpers
+from simgw import ANSIBLE_PLAYBOOK, Sim, run_play  # noqa: E402 - shared helpers
+from test_snapshot import assert_equal_at_pin  # noqa: E402
 
 fixtures = pytest.importorskip("ocmlab.fixtures")
 
-ANSIBLE_PLAYBOOK = os.path.join(REPO, ".venv", "bin", "ansible-playbook")
-SIM_ENV = {"PYTHONPATH": os.pathsep.join([os.path.join(REPO, "tools"), os.path.join(REPO, ".collections")])}
 PLAY = """
 - name: Back up this host's memory
   hosts: localhost
@@ -51,55 +49,16 @@ class Lab:
         self.home = base / "home"
         self.state = fixtures.build_state(str(self.home), plugin="memory-lancedb", n=40, dims=16, seed=11)
         self.db = self.state["db_path"]
-        self.pidfile = str(base / "sim.pid")
-        self.log = str(base / "sim.log")
+        self.sim = Sim(self.db, base)
         self.dest = base / "snaps"
-        self.sim_prog = "%s -m ocmlab.gateway_sim" % PYTHON
         self.play = base / "play.yml"
         self.result = base / "result.json"
         self.play.write_text(PLAY.format(result=self.result))
 
-    def sim_cmd(self, action):
-        if action == "start":
-            return "%s start --db %s --dims 16 --rate 20 --pidfile %s --log %s" % (self.sim_prog, self.db, self.pidfile,
-                                                                                   self.log)
-        return "%s %s --pidfile %s" % (self.sim_prog, action, self.pidfile)
-
-    def sim(self, action):
-        return subprocess.run(self.sim_cmd(action).split(), env=dict(os.environ, **SIM_ENV), capture_output=True,
-                              text=True, timeout=120, check=False)
-
-    def pid(self):
-        with open(self.pidfile) as f:
-            return int(f.read().split()[0])
-
-    def running(self):
-        return self.sim("status").returncode == 0
-
     def run(self, check=False, **extra):
-        evars = {
-            "openclaw_backup_home": str(self.home),
-            "openclaw_backup_dest": str(self.dest),
-            "openclaw_memory_python": PYTHON,
-            "openclaw_gateway_manager": "command",
-            "openclaw_gateway_start_command": self.sim_cmd("start"),
-            "openclaw_gateway_stop_command": self.sim_cmd("stop"),
-            "openclaw_gateway_status_command": self.sim_cmd("status"),
-            "openclaw_gateway_environment": SIM_ENV,
-            "openclaw_gateway_timeout": 30,
-        }
-        evars.update(extra)
-        varfile = self.base / "vars.json"
-        varfile.write_text(json.dumps(evars))
-        if self.result.exists():
-            self.result.unlink()
-        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-                   ANSIBLE_LOCALHOST_WARNING="false")
-        cmd = [ANSIBLE_PLAYBOOK, "-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=" + PYTHON,
-               "-e", "@" + str(varfile), str(self.play)] + (["--check"] if check else [])
-        out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO, timeout=600, check=False)
-        result = json.loads(self.result.read_text()) if self.result.exists() else None
-        return out, result
+        evars = dict({"openclaw_backup_home": str(self.home), "openclaw_backup_dest": str(self.dest)},
+                     **self.sim.role_vars())
+        return run_play(self.play, self.base, dict(evars, **extra), self.result, check=check)
 
 
 @pytest.fixture(scope="module")
@@ -111,11 +70,11 @@ def lab(tmp_path_factory):
 
 def test_hot_backup_while_the_simulator_writes(lab):
     assert lab.sim("start").returncode == 0
-    pid = lab.pid()
+    pid = lab.sim.pid()
     out, res = lab.run()
     assert out.returncode == 0, out.stdout[-4000:]
     assert res["consistency"] == "hot" and res["gateway_downtime_s"] == 0 and res["changed"]
-    assert lab.running() and lab.pid() == pid, "a hot backup must not touch the gateway"
+    assert lab.sim.running() and lab.sim.pid() == pid, "a hot backup must not touch the gateway"
     # consistent although the simulator kept committing: equal to the source at the pinned version
     assert_equal_at_pin(res["snapshot"], lab.db, res["tables"])
     assert lance.dataset(os.path.join(lab.db, "memories.lance")).version >= res["tables"]["memories"]["version"]
@@ -127,34 +86,34 @@ def test_hot_backup_while_the_simulator_writes(lab):
 
 
 def test_cold_backup_stops_and_restarts_the_gateway(lab):
-    if not lab.running():
+    if not lab.sim.running():
         assert lab.sim("start").returncode == 0
-    pid = lab.pid()
+    pid = lab.sim.pid()
     out, res = lab.run(openclaw_backup_consistency="cold")
     assert out.returncode == 0, out.stdout[-4000:]
     assert res["consistency"] == "cold" and res["gateway_downtime_s"] > 0
-    assert lab.running() and lab.pid() != pid, "the gateway was not restarted"
-    with open(lab.log) as f:
+    assert lab.sim.running() and lab.sim.pid() != pid, "the gateway was not restarted"
+    with open(lab.sim.log) as f:
         assert "got SIGTERM" in f.read()
     assert_equal_at_pin(res["snapshot"], lab.db, res["tables"])
 
 
 def test_failed_cold_snapshot_still_restarts_the_gateway(lab):
-    if not lab.running():
+    if not lab.sim.running():
         assert lab.sim("start").returncode == 0
-    pid = lab.pid()
+    pid = lab.sim.pid()
     not_a_dir = lab.base / "dest-is-a-file"
     not_a_dir.write_text("")
     out, res = lab.run(openclaw_backup_consistency="cold", openclaw_backup_dest=str(not_a_dir))
     assert out.returncode != 0 and res is None
     assert "dest '%s' is a file; dest must be a directory that holds snapshots" % not_a_dir in out.stdout
     assert "Start the gateway again, also when the snapshot failed" in out.stdout
-    assert lab.running() and lab.pid() != pid, "the gateway must run again after a failed cold backup"
+    assert lab.sim.running() and lab.sim.pid() != pid, "the gateway must run again after a failed cold backup"
 
 
 def test_idempotent_and_check_mode_with_the_gateway_stopped(lab):
     lab.sim("stop")
-    assert not lab.running()
+    assert not lab.sim.running()
     out, first = lab.run()
     assert out.returncode == 0, out.stdout[-4000:]
     before = sorted(os.listdir(lab.dest))
@@ -166,24 +125,24 @@ def test_idempotent_and_check_mode_with_the_gateway_stopped(lab):
     assert "changed=0" in out.stdout.split("PLAY RECAP")[1].split("\n")[1]
     # a cold backup of a stopped gateway leaves it stopped
     out, res = lab.run(openclaw_backup_consistency="cold")
-    assert out.returncode == 0 and not lab.running() and res["gateway_downtime_s"] == 0
+    assert out.returncode == 0 and not lab.sim.running() and res["gateway_downtime_s"] == 0
 
 
 def test_missing_database_fails_before_touching_the_gateway(lab):
     assert lab.sim("start").returncode == 0
-    pid = lab.pid()
+    pid = lab.sim.pid()
     out, res = lab.run(openclaw_backup_consistency="cold", openclaw_backup_src=str(lab.base / "nope"))
     assert out.returncode != 0 and res is None
     assert "nope" in out.stdout and "does not exist" in out.stdout
-    assert lab.running() and lab.pid() == pid
+    assert lab.sim.running() and lab.sim.pid() == pid
 
 
 def test_unclear_gateway_status_fails_without_stopping_anything(lab):
     """A status command that cannot answer (exit 1, 126, 127...) is never taken for "stopped"."""
-    if not lab.running():
+    if not lab.sim.running():
         assert lab.sim("start").returncode == 0
-    pid = lab.pid()
+    pid = lab.sim.pid()
     out, res = lab.run(openclaw_backup_consistency="cold", openclaw_gateway_status_command="false")
     assert out.returncode != 0 and res is None
     assert "the gateway status command `false` gave no clear answer (exit 1" in " ".join(out.stdout.split())
-    assert lab.running() and lab.pid() == pid
+    assert lab.sim.running() and lab.sim.pid() == pid
