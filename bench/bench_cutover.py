@@ -198,7 +198,7 @@ def task_times(logfile, top=12):
 
 
 def downtime_tasks(logfile, start="Stop the old gateway, take the final snapshot",
-                   end="Record that the new gateway serves the restored database"):
+                   end="Record the restore and that the new gateway serves it"):
     """[(task, seconds)] of the tasks inside the downtime window, in order, from profile_tasks' timestamps."""
     tasks = []
     name = None
