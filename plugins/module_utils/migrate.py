@@ -426,7 +426,7 @@ def build_report(pairs, run):
                       "final_transfer": (transfer.get("final") or {}).get("bytes_transferred"),
                       "resent": (transfer.get("final") or {}).get("resent") or (transfer.get("presync") or {}).get(
                           "resent")},
-            # The final snapshot went straight from the old host's openclaw_cutover task (file method, direct
+            # The final snapshot went straight from the old host's openclaw_cutover task (snapshot method, direct
             # transfers), or through the transfer role (via the control node, export method).
             "final_pushed": bool((old_state.get("final") or {}).get("pushed")),
             "downtime_s": downtime(old_state, new_state),

@@ -16,7 +16,7 @@ description:
     method does).
   - One task, one Python start-up and the snapshot's imports paid before the gateway stops - inside a migration's
     downtime window every task and module start counts. C(playbooks/migrate.yml) runs it on the old host for the
-    file method with direct transfers.
+    snapshot (file copy) method with direct transfers.
   - If the snapshot or the push fails after the stop, the gateway is started again (when it ran before) and the
     task fails with the reason; the database is only ever read.
   - The snapshot arrives in O(push.dest), normally the transfer role's partial directory

@@ -169,6 +169,10 @@ def test_byte_corrupted_in_the_final_transfer_is_caught_inside_the_window(lab, r
     assert lab.db_digest("new1") == new_db
     assert lab.gateway_pid("old1") is not None and lab.gateway_pid("new1") is None
     _no_evidence(lab, "old1", "new1")
+    # What arrived of the final snapshot is not left behind on the new host (the pre-sync copy stays, complete).
+    incoming = new1.run("ls -A /var/lib/openclaw-memory/incoming").stdout.split()
+    assert not [n for n in incoming if n.endswith("-final.partial-transfer")], incoming
+    assert [n for n in incoming if n.endswith("-presync")], incoming
 
 
 def test_restored_database_failing_verification_rolls_back(lab):
