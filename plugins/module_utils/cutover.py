@@ -53,10 +53,8 @@ def cutover(gateway, snapshot, push_to=None, check_mode=False):
     t_called = time.monotonic()
     age = process_age()
     push_to = dict(push_to) if push_to else None
-    if push_to is not None:
-        for key in ("dest",):
-            if not push_to.get(key):
-                raise MemoryToolError("push: %s is required (the receiving directory on the new host)" % key)
+    if push_to is not None and not push_to.get("dest"):
+        raise MemoryToolError("push: dest is required (the receiving directory on the new host)")
     gw = Gateway(**gateway)  # checks the gateway's options before anything is stopped
     t_stop = time.monotonic()
     stop = gw.apply("stop", check_mode=check_mode)
