@@ -25,6 +25,7 @@ from ansible_collections.openclaw.memory.plugins.module_utils import gateway as 
 from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError
 from ocmlab import fixtures
 from ocmlab import gateway_sim as sim_mod
+from simgw import run_play
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PYTHON = os.path.join(REPO, ".venv", "bin", "python")
@@ -799,9 +800,9 @@ def test_role_is_one_module_call_and_sets_the_same_fact(fakes, tmp_path):
     assert start["changed"] and start["was_running"] is False and start["running"] is True
     assert start["before"] <= start["started_at"] <= start["after"] and start["stopped_at"] is None
     assert fakes.load()["profiles"]["default"]["running"] is True
-    # each action is the role's argument check + its 4 tasks (input check, time, the module, the fact)
+    # each action is the role's argument check + its 3 tasks (time, the module, the fact)
     role_tasks = [line for line in out.stdout.splitlines() if line.startswith("TASK [openclaw.memory.gateway : ")]
-    assert len(role_tasks) == 6 * 5, role_tasks
+    assert len(role_tasks) == 6 * 4, role_tasks
     assert sum("Act on the gateway and wait until it is down or up" in line for line in role_tasks) == 6
 
 
@@ -840,3 +841,26 @@ SAVE_PLAY = """
         dest: "{out}"
         mode: "0600"
 """
+
+
+def test_role_bad_inputs_fail_with_the_variable_named_before_anything_runs(tmp_path):
+    """The role has no check of its own: the module's, naming the role's variables, comes before any command."""
+    ran = tmp_path / "ran"
+    play = tmp_path / "play.yml"
+    result = tmp_path / "result.json"
+    play.write_text(
+        "- name: Gateway with bad inputs\n  hosts: localhost\n  gather_facts: false\n  roles:\n"
+        "    - role: openclaw.memory.gateway\n      openclaw_gateway_action: stop\n")
+    touch = "touch %s" % ran
+    out, _ = run_play(play, tmp_path, {"openclaw_gateway_manager": "command", "openclaw_gateway_stop_command": touch,
+                                       "openclaw_gateway_status_command": touch}, result)
+    text = " ".join(out.stdout.split())
+    assert out.returncode != 0
+    assert "manager is 'command' but start_command / stop_command / status_command are not all set" in text
+    assert "openclaw_gateway_start_command" in text
+    out, _ = run_play(play, tmp_path, {"openclaw_gateway_manager": "command", "openclaw_gateway_start_command": touch,
+                                       "openclaw_gateway_stop_command": touch, "openclaw_gateway_status_command": touch,
+                                       "openclaw_gateway_timeout": 0}, result)
+    text = " ".join(out.stdout.split())
+    assert out.returncode != 0 and "must be positive seconds (openclaw_gateway_timeout" in text
+    assert not ran.exists()  # no status probe, no stop
