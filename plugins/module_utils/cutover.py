@@ -46,7 +46,7 @@ def cutover(gateway, snapshot, push_to=None, check_mode=False):
 
     Returns dict(changed, gateway (the stop's result), snapshot (take_snapshot's result), push (push()'s result or
     None), stop_offset_s, window_s, duration_s). stop_offset_s: seconds from this process's start to the status
-    probe just before the stop (an upper bound of how long after the caller's "before" the stop came: add it to a
+    probe just before the stop (a lower bound of how long after the caller's "before" the stop came: add it to a
     time taken before the task to get a stop time that is never late); window_s: seconds from that probe to the
     return. In check mode nothing is stopped, written or sent.
     """
