@@ -170,3 +170,16 @@ def test_bad_gateway_options_fail_before_anything_is_staged(host):
         R.restore_snapshot(host.snapshot, host.db, start_gateway=host.sim.options(manager="upstart"))
     assert "manager 'upstart' is not one of" in e.value.msg
     assert ids(host.db) == original and not os.path.exists(R.journal_path(host.db))
+
+
+def test_a_gateway_that_does_not_come_up_on_a_snapshot_already_in_place_is_not_rolled_back(host):
+    host.sim("stop")
+    R.restore_snapshot(host.snapshot, host.db, checks=("checksums",))
+    in_place = ids(host.db)
+    with pytest.raises(MemoryToolError) as e:
+        R.restore_snapshot(host.snapshot, host.db, checks=("checksums",),
+                           start_gateway=host.sim.options(start_command="false"))
+    assert "the gateway start command `false` failed (exit 1)" in e.value.msg
+    assert "The database in place was not changed by this restore (it already held the snapshot)" in e.value.msg
+    assert e.value.details["rolled_back"] is False
+    assert ids(host.db) == in_place == ids(host.snapshot) and not host.sim.running()
