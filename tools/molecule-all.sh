@@ -38,7 +38,13 @@ for s in "${scenarios[@]}"; do
   [[ -f molecule/$s/molecule.yml ]] || { echo "molecule-all: no scenario molecule/$s/molecule.yml" >&2; exit 1; }
   echo "molecule-all: === molecule test -s $s"
   start=$SECONDS
-  if ! molecule test -s "$s" </dev/null; then
+  log=$(mktemp -t "molecule-$s.XXXXXX.log")
+  if ! molecule test -s "$s" </dev/null 2>&1 | tee "$log"; then
+    # The verifier's failures scroll away under cleanup and destroy: say them again last, where a CI tail shows them.
+    echo "molecule-all: what failed in '$s' (full output above; also in $log):" >&2
+    sed 's/\x1b\[[0-9;]*m//g; s/^ *│ //' "$log" |
+      grep -E '^(FAILED |ERROR |E  |fatal: |failed: |TASK \[|=* ?[0-9]+ (failed|passed))' | grep -B1 -E '^(FAILED|ERROR|E |fatal|failed|=* ?[0-9]+ failed)' |
+      tail -n 60 >&2 || true
     echo "molecule-all: scenario '$s' FAILED after $((SECONDS - start)) s" >&2
     printf 'molecule-all: %s\n' "${summary[@]}" "$s: FAILED"
     exit 1
