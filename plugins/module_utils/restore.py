@@ -44,6 +44,7 @@ import os
 import shutil
 import time
 
+from ansible_collections.openclaw.memory.plugins.module_utils import gateway as G
 from ansible_collections.openclaw.memory.plugins.module_utils import verify as V
 from ansible_collections.openclaw.memory.plugins.module_utils.checksums import (
     SUMS_NAME,
@@ -88,6 +89,31 @@ IGNORED_NAMES = (".memory-write.lock", "latest_version_hint.json")
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+# The options of a restore (memory_restore's, but its `state`; openclaw_cutover's `receive`), as Ansible's
+# argument_spec; restore_args() maps them onto restore_snapshot().
+ARGUMENT_SPEC = {
+    "snapshot": {"type": "path"},
+    "db_path": {"type": "path", "required": True},
+    "workspace": {"type": "path"},
+    "owner": {"type": "str"},
+    "group": {"type": "str"},
+    "mode": {"type": "raw", "default": "0600"},
+    "dir_mode": {"type": "raw", "default": "0700"},
+    "verify_checks": {"type": "list", "elements": "str", "choices": list(ALL_CHECKS), "default": list(ALL_CHECKS)},
+    "expect": {"type": "dict"},
+    "force": {"type": "bool", "default": False},
+    "start_gateway": {"type": "dict", "options": G.ARGUMENT_SPEC},
+}
+
+
+def restore_args(params):
+    """restore_snapshot()'s keyword arguments (but snapshot and check_mode) from options of ARGUMENT_SPEC."""
+    return {"db_path": params["db_path"], "workspace": params.get("workspace"), "owner": params.get("owner"),
+            "group": params.get("group"), "dir_mode": params.get("dir_mode"), "file_mode": params.get("mode"),
+            "checks": params.get("verify_checks") or list(ALL_CHECKS), "expect": params.get("expect"),
+            "force": bool(params.get("force")), "start_gateway": params.get("start_gateway")}
 
 
 def journal_path(db_path):
@@ -494,6 +520,14 @@ def restore_snapshot(snapshot, db_path, workspace=None, owner=None, group=None, 
     if gateway is not None:
         _start_on_it(gateway, result, check_mode)
     return result
+
+
+def failure_details(error):
+    """A failed restore's details for a task result: verify (the staged copy's checks, when they ran) and the
+    rest of what the error carries (rolled_back, undone), without the partial result."""
+    details = dict(error.details)
+    partial = details.pop("result", None) or {}
+    return dict(details, verify=partial.get("verify"))
 
 
 def _start_on_it(gateway, result, check_mode):

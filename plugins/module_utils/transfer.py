@@ -10,6 +10,7 @@ openclaw_cutover module). Light on purpose: the filter plugin imports it into ev
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
@@ -21,6 +22,8 @@ from ansible_collections.openclaw.memory.plugins.module_utils.migrate import rsy
 SSH_OPTIONS = ("StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null", "LogLevel=ERROR", "BatchMode=yes")
 CONTROL_PATH = "~/.ssh/openclaw-memory-%C"
 PUSH_TIMEOUT = 600.0
+NOTIFY_TIMEOUT = 30.0
+PUSHED_SUFFIX = ".pushed"  # <dest>.pushed: the sender's word that the push into <dest> ended (see notify())
 ERR_MAX = 400  # characters of rsync's error output kept in a message
 
 
@@ -93,3 +96,34 @@ def push(src, dest, host=None, user=None, port=22, link_dest=None, private_key=N
     return {"dest": str(dest).rstrip("/"), "target": target, "bytes_transferred": stats.get("bytes_transferred", 0),
             "files_transferred": stats.get("files_transferred", 0), "bytes_total": stats.get("bytes_total"),
             "link_dest": link_dest or None, "duration_s": round(time.monotonic() - t0, 3)}
+
+
+def pushed_marker(dest):
+    """The file beside a push's `dest` in which notify() leaves the sender's word."""
+    return str(dest).rstrip("/") + PUSHED_SUFFIX
+
+
+def notify(dest, payload, host=None, user=None, port=22, private_key=None, ssh_persist=0, timeout=NOTIFY_TIMEOUT):
+    """Write `payload` (a dict, as JSON) to pushed_marker(`dest`) on `host` (this host when empty), atomically.
+
+    A receiver waiting for the push (cutover.receive()) reads it: {"ok": true, "push": {...}} once every file is
+    there, {"ok": false, "msg": ...} when the sender gave up. Goes through the ssh connection the push left open.
+    Raises MemoryToolError when the word could not be left.
+    """
+    marker = pushed_marker(dest)
+    data = json.dumps(payload, sort_keys=True)
+    tmp = "%s.%d.tmp" % (marker, os.getpid())
+    script = "umask 077 && cat > %s && mv -f %s %s" % (shlex.quote(tmp), shlex.quote(tmp), shlex.quote(marker))
+    argv = ["sh", "-c", script]
+    where = "this host"
+    if host:
+        where = "%s%s" % (user + "@" if user else "", host)
+        argv = ssh_command(private_key, port, ssh_persist) + [where, script]
+    try:
+        proc = subprocess.run(argv, input=data, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise MemoryToolError("could not tell %s that the push ended: no answer in %g s" % (where, timeout)) from None
+    if proc.returncode != 0:
+        raise MemoryToolError("could not tell %s that the push ended (writing %s: exit %d: %s)"
+                              % (where, marker, proc.returncode, one_line(proc.stderr, ERR_MAX, middle=True)))
+    return marker

@@ -239,59 +239,36 @@ rolled_back:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.openclaw.memory.plugins.module_utils import gateway as G
+from ansible_collections.openclaw.memory.plugins.module_utils import restore as R
 from ansible_collections.openclaw.memory.plugins.module_utils._module import finish, require_lib
 from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError
 from ansible_collections.openclaw.memory.plugins.module_utils.lance import LANCE_IMPORT_ERROR
-from ansible_collections.openclaw.memory.plugins.module_utils.restore import (
-    ALL_CHECKS,
-    prestage_snapshot,
-    restore_snapshot,
-    rollback_restore,
-)
 
 
 def main():
     module = AnsibleModule(
-        argument_spec={
-            "state": {"type": "str", "choices": ["restored", "rolled_back", "prestaged"], "default": "restored"},
-            "snapshot": {"type": "path"},
-            "db_path": {"type": "path", "required": True},
-            "workspace": {"type": "path"},
-            "owner": {"type": "str"},
-            "group": {"type": "str"},
-            "mode": {"type": "raw", "default": "0600"},
-            "dir_mode": {"type": "raw", "default": "0700"},
-            "verify_checks": {"type": "list", "elements": "str", "choices": list(ALL_CHECKS),
-                              "default": list(ALL_CHECKS)},
-            "expect": {"type": "dict"},
-            "force": {"type": "bool", "default": False},
-            "start_gateway": {"type": "dict", "options": G.ARGUMENT_SPEC},
-        },
+        argument_spec=dict(
+            {"state": {"type": "str", "choices": ["restored", "rolled_back", "prestaged"], "default": "restored"}},
+            **R.ARGUMENT_SPEC),
         required_if=[("state", "restored", ("snapshot",)), ("state", "prestaged", ("snapshot",))],
         supports_check_mode=True,
     )
     p = module.params
     if p["state"] != "rolled_back" and set(p["verify_checks"]) - {"checksums"}:
         require_lib(module, "pylance", LANCE_IMPORT_ERROR)
+    args = R.restore_args(p)
     try:
         if p["state"] == "rolled_back":
-            result = rollback_restore(p["db_path"], snapshot=p["snapshot"], check_mode=module.check_mode)
+            result = R.rollback_restore(p["db_path"], snapshot=p["snapshot"], check_mode=module.check_mode)
         elif p["state"] == "prestaged":
-            result = prestage_snapshot(
-                p["snapshot"], p["db_path"], owner=p["owner"], group=p["group"], dir_mode=p["dir_mode"],
-                file_mode=p["mode"], checks=p["verify_checks"], expect=p["expect"], check_mode=module.check_mode,
+            result = R.prestage_snapshot(
+                p["snapshot"], p["db_path"], owner=args["owner"], group=args["group"], dir_mode=args["dir_mode"],
+                file_mode=args["file_mode"], checks=args["checks"], expect=args["expect"], check_mode=module.check_mode,
             )
         else:
-            result = restore_snapshot(
-                p["snapshot"], p["db_path"], workspace=p["workspace"], owner=p["owner"], group=p["group"],
-                dir_mode=p["dir_mode"], file_mode=p["mode"], checks=p["verify_checks"], expect=p["expect"],
-                force=p["force"], check_mode=module.check_mode, start_gateway=p["start_gateway"],
-            )
+            result = R.restore_snapshot(p["snapshot"], check_mode=module.check_mode, **args)
     except MemoryToolError as e:
-        details = dict(e.details)
-        partial = details.pop("result", None) or {}
-        module.fail_json(msg=e.msg, verify=partial.get("verify"), **details)
+        module.fail_json(msg=e.msg, **R.failure_details(e))
     finish(module, result)
 
 

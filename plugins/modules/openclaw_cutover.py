@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: openclaw_cutover
-short_description: "The old host's side of a migration's cutover in one step: stop the gateway, final snapshot, push"
+short_description: "A migration's cutover in one task: the old host stops, snapshots, pushes; the new host restores"
 version_added: 0.4.0
 description:
   - Stops the OpenClaw gateway (as M(openclaw.memory.openclaw_gateway) does with O(gateway)), takes the final
@@ -22,6 +22,12 @@ description:
   - The snapshot arrives in O(push.dest), normally the transfer role's partial directory
     C(<openclaw_transfer_dest>/.<name>.partial-transfer); the role's C(finish) entry point then checks every file
     against its C(SHA256SUMS), resends bad ones and renames it to its name.
+  - On the new host, in the same task (Ansible runs it on both hosts at once), O(receive) waits for the old host's
+    word that the push ended (O(push.notify) leaves it in C(<push.dest>.pushed)), then restores what arrived as
+    M(openclaw.memory.memory_restore) does and, with O(receive.start_gateway), starts the gateway on it - undoing
+    the switch if it does not come up. Its start-up, imports and input checks happen while the old host works, so
+    nothing but the restore itself follows the push. A word of failure from the old host, or none within
+    O(receive.timeout), fails the task with nothing touched.
 author:
   - openclaw.memory developers
 options:
@@ -33,15 +39,15 @@ options:
         of C(environment) are secrets - never returned and masked in every output.
       - The gateway role's entry point C(options) sets the fact C(openclaw_gateway_options) to this dict from the
         role's C(openclaw_gateway_*) variables.
+      - The old host's side; required with O(snapshot), exclusive with O(receive).
     type: dict
-    required: true
   snapshot:
     description:
       - The final snapshot - every option of M(openclaw.memory.lance_snapshot) (C(src) and C(dest) required;
         C(name), C(link_dest) (the pre-sync snapshot), C(workspace), C(embedding), C(owner), C(mode), ...), with the
         same defaults and checks.
+      - The old host's side; required with O(gateway).
     type: dict
-    required: true
   push:
     description:
       - Where to send the snapshot once it is taken; omit to move it some other way (the transfer role's
@@ -87,10 +93,74 @@ options:
         description: Seconds the push may take before it is stopped and the task fails.
         type: float
         default: 600
+      notify:
+        description:
+          - Once the push ended, leave the word for O(receive) on the receiving host - C(<dest>.pushed), written
+            atomically over the same ssh connection. Any failure of the cutover (before or after the stop) leaves a
+            word of failure there instead, so the receiving host stops waiting at once.
+        type: bool
+        default: false
+  receive:
+    description:
+      - The new host's side - wait for the old host's push into O(receive.path) and restore it in place of the
+        database. Every option of M(openclaw.memory.memory_restore) but C(state) and C(snapshot) (C(db_path)
+        required; C(workspace), C(owner), C(group), C(mode), C(dir_mode), C(verify_checks), C(expect), C(force),
+        C(start_gateway)), with the same defaults and checks, plus the two below.
+      - Exclusive with O(gateway), O(snapshot) and O(push).
+    type: dict
+    suboptions:
+      path:
+        description: The directory the old host pushes into (its O(push.dest)); restored once the word is there.
+        type: path
+        required: true
+      timeout:
+        description: Seconds to wait for the old host's word before failing with nothing touched.
+        type: float
+        default: 900
+      db_path:
+        description: The live database directory the snapshot replaces (as M(openclaw.memory.memory_restore)).
+        type: path
+        required: true
+      workspace:
+        description: The Markdown workspace the snapshot's C(workspace/) entries replace.
+        type: path
+      owner:
+        description: Owner of the restored files (default the owner of O(receive.db_path) or its parent).
+        type: str
+      group:
+        description: Group of the restored files.
+        type: str
+      mode:
+        description: Mode of the restored files.
+        type: raw
+        default: "0600"
+      dir_mode:
+        description: Mode of the restored directories.
+        type: raw
+        default: "0700"
+      verify_checks:
+        description: lance_verify checks of the staged copy before the switch.
+        type: list
+        elements: str
+        choices: [checksums, structure, content, search, readwrite]
+        default: [checksums, structure, content, search, readwrite]
+      expect:
+        description: Extra expectations for the checks (as lance_verify's C(expect)).
+        type: dict
+      force:
+        description: Restore even when the database already holds the snapshot.
+        type: bool
+        default: false
+      start_gateway:
+        description:
+          - Start the gateway once the copy is in place - the options of O(gateway); if it does not come up the
+            gateway is stopped again and the switch undone. Values of C(environment) are secrets.
+        type: dict
 attributes:
   check_mode:
     support: full
     details: The gateway's status is read and the snapshot planned; nothing is stopped, written or sent.
+      O(receive) checks its inputs and returns at once, waiting for nothing.
   diff_mode:
     support: none
   idempotent:
@@ -135,40 +205,69 @@ EXAMPLES = r"""
   vars:
     ansible_python_interpreter: /opt/openclaw-memory/venv/bin/python
   register: cut
+
+# The same task on both hosts of a pair: each gets its own side (old: gateway + snapshot + push, new: receive).
+- name: Cutover, both hosts at once
+  openclaw.memory.openclaw_cutover:
+    gateway: "{{ openclaw_gateway_options if inventory_hostname == 'old1' else omit }}"
+    snapshot: "{{ final_snapshot if inventory_hostname == 'old1' else omit }}"
+    push: "{{ final_push | combine({'notify': true}) if inventory_hostname == 'old1' else omit }}"
+    receive: >-
+      {{ {'path': '/var/lib/openclaw-memory/incoming/.20261206T040000Z-old1-final.partial-transfer',
+          'db_path': '/home/node/.openclaw/memory/lancedb', 'verify_checks': ['checksums', 'structure'],
+          'start_gateway': openclaw_gateway_options} if inventory_hostname == 'new1' else omit }}
+  vars:
+    ansible_python_interpreter: /opt/openclaw-memory/venv/bin/python
 """
 
 RETURN = r"""
 gateway:
   description: The stop's result, as M(openclaw.memory.openclaw_gateway) returns it (C(was_running), C(running),
     C(changed), C(stop_s), C(status), ...).
-  returned: always
+  returned: with O(gateway)
   type: dict
 snapshot:
   description: The final snapshot, as M(openclaw.memory.lance_snapshot) returns it (C(snapshot), C(name),
     C(tables), C(bytes_copied), C(bytes_linked), C(metadata), ...).
-  returned: always
+  returned: with O(gateway)
   type: dict
 push:
   description:
     - What the push sent - C(dest) (the directory on the receiving host), C(target) (rsync's argument),
       C(bytes_transferred), C(files_transferred), C(bytes_total) (rsync's
-      C(--stats)), C(link_dest), C(duration_s). Null without O(push) and in check mode.
+      C(--stats)), C(link_dest), C(duration_s). Null without O(push) and in check mode. With O(receive), the
+      same as the old host reported it in its word.
   returned: always
   type: dict
+restore:
+  description: With O(receive), the restore's result as M(openclaw.memory.memory_restore) returns it (C(state),
+    C(snapshot), C(aside), C(verify), C(total), C(gateway), ...). Null in check mode.
+  returned: with O(receive)
+  type: dict
+waited_s:
+  description: With O(receive), seconds from the module's start until the old host's word was there.
+  returned: with O(receive)
+  type: float
 stop_offset_s:
   description:
     - Seconds from this module's process start to the gateway's status probe right before the stop. Added to the
       control node's time just before the task, it gives a stop time that is never later than the real one.
-  returned: always
+  returned: with O(gateway)
   type: float
 window_s:
-  description: Seconds from that probe until the module returned (stop, snapshot, push).
+  description: Seconds from that probe until the module returned (stop, snapshot, push); with O(receive), from the
+    old host's word until the module returned (restore, gateway start).
   returned: always
   type: float
 duration_s:
   description: Seconds the module's work took, its start-up not counted.
   returned: always
   type: float
+rolled_back:
+  description: With O(receive), on failure only - whether the switch was undone because the gateway did not come
+    up.
+  returned: failure
+  type: bool
 restarted:
   description: On failure only - whether the gateway was started again.
   returned: failure
@@ -177,9 +276,10 @@ restarted:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.openclaw.memory.plugins.module_utils import gateway as G
+from ansible_collections.openclaw.memory.plugins.module_utils import restore as R
 from ansible_collections.openclaw.memory.plugins.module_utils import snapshot as S
 from ansible_collections.openclaw.memory.plugins.module_utils._module import require_lib, run_module
-from ansible_collections.openclaw.memory.plugins.module_utils.cutover import cutover
+from ansible_collections.openclaw.memory.plugins.module_utils.cutover import RECEIVE_TIMEOUT, cutover, receive
 from ansible_collections.openclaw.memory.plugins.module_utils.lance import LANCE_IMPORT_ERROR
 from ansible_collections.openclaw.memory.plugins.module_utils.transfer import PUSH_TIMEOUT
 
@@ -193,21 +293,33 @@ PUSH_SPEC = {
     "rsync_path": {"type": "str", "default": "rsync"},
     "ssh_persist": {"type": "int", "default": 0},
     "timeout": {"type": "float", "default": PUSH_TIMEOUT},
+    "notify": {"type": "bool", "default": False},
 }
+RECEIVE_SPEC = dict(
+    {"path": {"type": "path", "required": True}, "timeout": {"type": "float", "default": RECEIVE_TIMEOUT}},
+    **{k: v for k, v in R.ARGUMENT_SPEC.items() if k != "snapshot"})
 
 
 def main():
     module = AnsibleModule(
         argument_spec={
-            "gateway": {"type": "dict", "required": True, "options": G.ARGUMENT_SPEC},
-            "snapshot": {"type": "dict", "required": True, "options": S.ARGUMENT_SPEC},
+            "gateway": {"type": "dict", "options": G.ARGUMENT_SPEC},
+            "snapshot": {"type": "dict", "options": S.ARGUMENT_SPEC},
             "push": {"type": "dict", "options": PUSH_SPEC},
+            "receive": {"type": "dict", "options": RECEIVE_SPEC},
         },
+        required_one_of=[("gateway", "receive")],
+        required_together=[("gateway", "snapshot")],
+        mutually_exclusive=[("receive", "gateway"), ("receive", "snapshot"), ("receive", "push")],
         supports_check_mode=True,
     )
     require_lib(module, "pylance", LANCE_IMPORT_ERROR)
     p = module.params
-    run_module(module, cutover, p["gateway"], p["snapshot"], push_to=p["push"], check_mode=module.check_mode)
+    if p["receive"]:
+        r = p["receive"]
+        run_module(module, receive, r["path"], R.restore_args(r), timeout=r["timeout"], check_mode=module.check_mode)
+    else:
+        run_module(module, cutover, p["gateway"], p["snapshot"], push_to=p["push"], check_mode=module.check_mode)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 
 import lance
 import pytest
@@ -155,4 +156,120 @@ def test_the_module_through_ansible(old):
     assert old.sim("start").returncode == 0
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO, timeout=300, check=False)
     assert out.returncode != 0 and "hots" in out.stdout
+    assert old.sim.running()
+
+
+# --------------------------------------------------------------------------- both sides at once: push, word, receive
+
+
+class New:
+    """A second OpenClaw home: the 'new host', its gateway stopped (as the migration leaves it before the cutover)."""
+
+    def __init__(self, base):
+        base.mkdir()
+        state = fixtures.build_state(str(base / "home"), plugin="memory-lancedb", n=4, dims=16, seed=9)
+        self.db = state["db_path"]
+        self.sim = Sim(self.db, base)
+
+    def digest(self):
+        out = subprocess.run("cd %s && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum" % self.db,
+                             shell=True, capture_output=True, text=True, check=True)
+        return out.stdout.split()[0]
+
+
+@pytest.fixture
+def new(tmp_path):
+    n = New(tmp_path / "new")
+    yield n
+    n.sim("stop")
+
+
+def receiving(path, restore, **kw):
+    """receive() in a thread started now; call the returned function to join it: (result, MemoryToolError)."""
+    out = {}
+
+    def run():
+        try:
+            out["result"] = C.receive(path, restore, **kw)
+        except MemoryToolError as e:
+            out["error"] = e
+
+    t = threading.Thread(target=run)
+    t.start()
+
+    def join():
+        t.join(120)
+        assert not t.is_alive()
+        return out.get("result"), out.get("error")
+    return join
+
+
+def test_the_new_host_restores_the_moment_the_push_ends(old, new):
+    dest = old.push("final")["dest"]
+    join = receiving(dest, {"db_path": new.db, "checks": ["checksums", "structure"],
+                            "start_gateway": new.sim.options()})
+    cut = C.cutover(old.sim.options(), old.snapshot("final"), push_to=old.push("final", notify=True))
+    got, err = join()
+    assert err is None, err.msg
+    # The receiving side waited for the word (it started first), then restored exactly what was pushed.
+    assert got["waited_s"] > 0 and got["push"] == cut["push"]
+    assert got["restore"]["state"] == "restored" and got["restore"]["snapshot"] == dest
+    assert got["restore"]["verify"]["ok"] and got["changed"] is True
+    rows = cut["snapshot"]["tables"]["memories"]["rows"]
+    assert got["restore"]["total"] == rows
+    # Its gateway serves the old host's memories now (and writes on), the old one is stopped.
+    assert new.sim.running() and not old.sim.running()
+    assert lance.dataset(os.path.join(new.db, "memories.lance")).count_rows() >= rows
+    assert got["restore"]["aside"]  # new's own database moved aside, never deleted
+    # The word is consumed; nothing else is left beside what arrived.
+    assert sorted(os.listdir(old.incoming)) == [".final.partial-transfer", "presync"]
+
+
+def test_a_failed_cutover_tells_the_new_host_which_touches_nothing(old, new):
+    before = new.digest()
+    snap = old.snapshot("final")
+    snap["dest"] = os.path.join(old.db, "snaps")  # refused after the stop: the old gateway runs again
+    join = receiving(old.push("final")["dest"], {"db_path": new.db, "start_gateway": new.sim.options()})
+    with pytest.raises(MemoryToolError) as e:
+        C.cutover(old.sim.options(), snap, push_to=old.push("final", notify=True))
+    got, err = join()
+    assert got is None
+    assert err.msg.startswith("the old host's cutover failed, so nothing was restored here: ")
+    assert e.value.msg in err.msg  # the old host's reason, word for word
+    assert old.sim.running() and not new.sim.running()
+    assert new.digest() == before
+    assert os.listdir(old.incoming) == ["presync"]
+
+
+def test_no_word_within_the_timeout_fails_with_nothing_touched(old, new):
+    before = new.digest()
+    dest = old.push("final")["dest"]
+    with pytest.raises(MemoryToolError) as e:
+        C.receive(dest, {"db_path": new.db, "start_gateway": new.sim.options()}, timeout=0.3)
+    assert "no word from the old host within 0.3 s" in e.value.msg and dest + ".pushed never appeared" in e.value.msg
+    assert "nothing was restored here" in e.value.msg
+    assert new.digest() == before and not new.sim.running()
+
+
+def test_bad_receive_inputs_fail_before_the_wait(old, new):
+    dest = old.push("final")["dest"]
+    with pytest.raises(MemoryToolError) as e:  # would wait 900 s if the options were checked after the wait
+        C.receive(dest, {"db_path": new.db, "start_gateway": new.sim.options(timeout=0)})
+    assert "timeout (0" in e.value.msg
+    with pytest.raises(MemoryToolError) as e:
+        C.receive(str(old.base / "nowhere" / "x"), {"db_path": new.db})
+    assert "receive: path '%s'" % (old.base / "nowhere" / "x") in e.value.msg and "existing directory" in e.value.msg
+    res = C.receive(dest, {"db_path": new.db}, check_mode=True)
+    assert res["restore"] is None and res["waited_s"] == 0.0
+
+
+def test_receive_and_cutover_are_exclusive_in_the_module(old, new):
+    args = {"gateway": old.sim.options(), "snapshot": old.snapshot("final"),
+            "receive": {"path": old.push("final")["dest"], "db_path": new.db}}
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LOCALHOST_WARNING="false")
+    cmd = [os.path.join(REPO, ".venv", "bin", "ansible"), "localhost", "-c", "local", "-e",
+           "ansible_python_interpreter=" + PYTHON, "-m", "openclaw.memory.openclaw_cutover", "-a", json.dumps(args)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO, timeout=300, check=False)
+    assert out.returncode != 0 and "mutually exclusive: receive|gateway" in out.stdout, out.stdout[-2000:]
     assert old.sim.running()

@@ -175,6 +175,36 @@ def test_byte_corrupted_in_the_final_transfer_is_caught_inside_the_window(lab, r
     assert [n for n in incoming if n.endswith("-presync")], incoming
 
 
+FAIL_FINAL = r"""#!/bin/sh
+# rsync on the receiving side that refuses the final snapshot's push (the pre-sync one goes through).
+case "$*" in *-final.partial-transfer*) echo "ocmlab: final push refused" >&2; exit 12 ;; esac
+exec rsync "$@"
+"""
+
+
+def test_a_failed_final_push_tells_the_new_host_which_touches_nothing(lab, report_dir):
+    """The old host's push fails after its gateway stopped: it starts the gateway again and leaves its word of
+    failure on the new host, which was waiting in the same task; the new host fails at once, its database as it
+    was, its gateway started again by the gate."""
+    lab.reset("old1,new1")
+    new1 = lab.host("new1")
+    new_db = lab.db_digest("new1")
+    assert new1.run("printf '%s' '" + FAIL_FINAL.replace("'", "'\\''") + "' > /usr/local/sbin/rsync-fail-final && "
+                    "chmod 0755 /usr/local/sbin/rsync-fail-final").rc == 0
+    rc, out = lab.migrate("old1,new1", openclaw_transfer_rsync_path="/usr/local/sbin/rsync-fail-final")
+    assert rc != 0
+    assert "ocmlab: final push refused" in out and "the gateway was started again" in out
+    assert "the old host's cutover failed, so nothing was restored here" in out  # its word, not a timeout
+    report, _ = latest_report(report_dir)
+    assert report["pairs"][0]["verdict"] == "failed"
+    assert report["pairs"][0]["reason"].startswith("old host failed at final snapshot: "), report["pairs"][0]
+    assert lab.db_digest("new1") == new_db
+    assert lab.gateway_pid("old1") is not None
+    _no_evidence(lab, "old1", "new1")
+    incoming = new1.run("ls -A /var/lib/openclaw-memory/incoming").stdout.split()
+    assert not [n for n in incoming if "-final." in n], incoming
+
+
 def test_restored_database_failing_verification_rolls_back(lab):
     lab.reset("old1,new1")
     new_db = lab.db_digest("new1")
