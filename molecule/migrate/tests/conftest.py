@@ -45,9 +45,9 @@ class Lab:
             self._hosts[name] = testinfra.get_host(f"ansible://{name}", ansible_inventory=self.inventory)
         return self._hosts[name]
 
-    def playbook(self, playbook, limit=None, extra=None, callback=None):
-        """Run a playbook against the lab; returns (rc, output)."""
-        argv = ["ansible-playbook", "-i", self.inventory, str(playbook)]
+    def playbook(self, playbook, limit=None, extra=None, callback=None, check=False):
+        """Run a playbook against the lab (with --check when `check`); returns (rc, output)."""
+        argv = ["ansible-playbook", "-i", self.inventory, str(playbook)] + (["--check"] if check else [])
         if limit:
             argv += ["--limit", limit]
         if extra:
@@ -60,8 +60,8 @@ class Lab:
                               cwd=str(REPO), timeout=1800)
         return proc.returncode, proc.stdout + proc.stderr
 
-    def migrate(self, limit=None, **extra):
-        return self.playbook(REPO / "playbooks/migrate.yml", limit, dict(FAST, **extra))
+    def migrate(self, limit=None, check=False, **extra):
+        return self.playbook(REPO / "playbooks/migrate.yml", limit, dict(FAST, **extra), check=check)
 
     def reset(self, limit, **extra):
         rc, out = self.playbook(SCENARIO.parent / "shared" / "openclaw_state.yml", limit, extra or None)

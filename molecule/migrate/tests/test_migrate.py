@@ -110,14 +110,36 @@ def _no_evidence(lab, *hosts):
         assert lab.evidence_files(h) == [], h
 
 
+def test_check_mode_is_a_dry_run_that_stops_and_writes_nothing(lab, report_dir):
+    lab.reset("old1,new1")
+    pid = lab.gateway_pid("old1")
+    new_db = lab.db_digest("new1")
+    reports = sorted(report_dir.glob("migration-*.json"))
+    rc, out = lab.migrate("old1,new1", check=True)
+    assert rc == 0, out[-3000:]
+    assert "pair old1-to-new1: the preflight passed; a run would move " in out
+    assert "bytes referenced) from old1 to new1 by snapshot" in out
+    assert "pair old1-to-new1: would be migrated (check mode: the preflight passed, nothing was done)" in out
+    assert lab.gateway_pid("old1") == pid  # never stopped
+    assert not lab.host("old1").file("/var/backups/openclaw-memory/migrate").exists  # no snapshot
+    assert not lab.host("new1").file("/var/lib/openclaw-memory/incoming").exists  # nothing sent
+    assert lab.db_digest("new1") == new_db
+    _no_evidence(lab, "old1", "new1")
+    assert sorted(report_dir.glob("migration-*.json")) == reports
+
+
 def test_embedding_model_differs_is_blocked_at_preflight(lab, report_dir):
     lab.reset("old1,new1", ocmlab_new_model="nomic-embed-text")
     pid = lab.gateway_pid("old1")
     new_db = lab.db_digest("new1")
+    msg = ("pair old1-to-new1: embedding.model differs: old1 has 'text-embedding-3-small', new1 has "
+           "'nomic-embed-text'")
+    # A dry run (check mode) already says so, and fails: a CI job can run it before the change.
+    rc, out = lab.migrate("old1,new1", check=True)
+    assert rc != 0 and msg in out and "pair old1-to-new1 failed at preflight" in out
     rc, out = lab.migrate("old1,new1")
     assert rc != 0
-    assert ("pair old1-to-new1: embedding.model differs: old1 has 'text-embedding-3-small', new1 has "
-            "'nomic-embed-text'") in out
+    assert msg in out
     assert lab.gateway_pid("old1") == pid  # never stopped
     assert not lab.host("old1").file("/var/backups/openclaw-memory/migrate").exists  # not even a snapshot
     assert lab.db_digest("new1") == new_db
