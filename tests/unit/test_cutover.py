@@ -273,3 +273,43 @@ def test_receive_and_cutover_are_exclusive_in_the_module(old, new):
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO, timeout=300, check=False)
     assert out.returncode != 0 and "mutually exclusive: receive|gateway" in out.stdout, out.stdout[-2000:]
     assert old.sim.running()
+
+
+def test_one_task_on_both_hosts_even_with_one_fork(old, new, tmp_path):
+    """The task as migrate.yml runs it: one task, each host its own side. With forks=1 the hosts run one after the
+    other; the old host comes first (as migrate.yml orders them), so the new host finds the word and never waits
+    out its timeout."""
+    inv = tmp_path / "hosts.yml"
+    inv.write_text(json.dumps({"all": {"hosts": {
+        "oldhost": {"ansible_connection": "local", "ansible_python_interpreter": PYTHON},
+        "newhost": {"ansible_connection": "local", "ansible_python_interpreter": PYTHON}}}}))
+    evars = tmp_path / "vars.json"
+    evars.write_text(json.dumps({
+        "old_side": {"gateway": old.sim.options(), "snapshot": old.snapshot("final"),
+                     "push": old.push("final", notify=True)},
+        "new_side": {"path": old.push("final")["dest"], "db_path": new.db, "verify_checks": ["checksums", "structure"],
+                     "start_gateway": new.sim.options(), "timeout": 60}}))
+    play = tmp_path / "cutover.yml"
+    play.write_text("""
+- name: Cutover on both hosts
+  hosts: oldhost:newhost
+  gather_facts: false
+  tasks:
+    - name: Each host its side
+      openclaw.memory.openclaw_cutover:
+        gateway: "{{ old_side.gateway if inventory_hostname == 'oldhost' else omit }}"
+        snapshot: "{{ old_side.snapshot if inventory_hostname == 'oldhost' else omit }}"
+        push: "{{ old_side.push if inventory_hostname == 'oldhost' else omit }}"
+        receive: "{{ new_side if inventory_hostname == 'newhost' else omit }}"
+""")
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_FORKS="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
+    cmd = [os.path.join(REPO, ".venv", "bin", "ansible-playbook"), "-i", str(inv), "-e", "@" + str(evars), str(play)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO, timeout=600, check=False)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    # profile_tasks (ansible.cfg) prints its lines before the JSON document
+    res = json.JSONDecoder().raw_decode(out.stdout[out.stdout.index("{"):])[0]["plays"][0]["tasks"][0]["hosts"]
+    assert res["oldhost"]["push"]["files_transferred"] > 0 and not old.sim.running()
+    got = res["newhost"]
+    assert got["restore"]["state"] == "restored" and got["push"] == res["oldhost"]["push"]
+    assert got["waited_s"] < 30 and new.sim.running()
