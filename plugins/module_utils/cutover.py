@@ -142,8 +142,8 @@ def receive(path, restore, timeout=RECEIVE_TIMEOUT, check_mode=False, poll=POLL_
         if time.monotonic() > deadline:
             raise MemoryToolError(
                 "no word from the old host within %g s that its push into %s ended (%s never appeared); nothing "
-                "was restored here. Look at the old host's cutover task; raise the timeout if its snapshot and "
-                "push need longer" % (timeout, path, marker))
+                "was restored here. Look at the old host's cutover task; if its snapshot and push need longer, "
+                "raise receive.timeout" % (timeout, path, marker))
         time.sleep(poll)
     t_word = time.monotonic()
     try:

@@ -114,7 +114,10 @@ options:
         type: path
         required: true
       timeout:
-        description: Seconds to wait for the old host's word before failing with nothing touched.
+        description:
+          - Seconds to wait for the old host's word before failing with nothing touched. C(playbooks/migrate.yml)
+            waits 900 s plus twice the old host's C(openclaw_gateway_timeout) (its stop, and its start again after a
+            failure).
         type: float
         default: 900
       db_path:
