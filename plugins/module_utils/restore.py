@@ -112,7 +112,7 @@ def restore_args(params):
     """restore_snapshot()'s keyword arguments (but snapshot and check_mode) from options of ARGUMENT_SPEC."""
     return {"db_path": params["db_path"], "workspace": params.get("workspace"), "owner": params.get("owner"),
             "group": params.get("group"), "dir_mode": params.get("dir_mode"), "file_mode": params.get("mode"),
-            "checks": params.get("verify_checks") or list(ALL_CHECKS), "expect": params.get("expect"),
+            "checks": params.get("verify_checks", list(ALL_CHECKS)), "expect": params.get("expect"),
             "force": bool(params.get("force")), "start_gateway": params.get("start_gateway")}
 
 
