@@ -317,3 +317,47 @@ def test_report_items_read_both_hosts_from_hostvars():
     items = migration_report_items(["old1"], hv)
     assert items[0]["new_state"] == {}
     assert M.build_report(items, {"id": "r"})["pairs"][0]["verdict"] == "failed"
+
+
+# --------------------------------------------------------------------------- the pairing play of migrate.yml
+
+
+def _pairing_run(tmp_path, limit=None):
+    """migrate.yml's first play on five local hosts (forks 5), then a play on the group it builds that writes the
+    group's host order; (completed process, that order)."""
+    import os
+    import subprocess
+
+    import yaml
+    from simgw import ANSIBLE_PLAYBOOK, PYTHON, REPO
+
+    plays = yaml.safe_load(open(os.path.join(REPO, "playbooks", "migrate.yml")))
+    order = tmp_path / "order.json"
+    probe = {"name": "Write the order", "hosts": "openclaw_migrate_active", "gather_facts": False, "tasks": [{
+        "ansible.builtin.copy": {"content": "{{ ansible_play_hosts_all | to_json }}", "dest": str(order)},
+        "run_once": True, "delegate_to": "localhost"}]}
+    (tmp_path / "pairing.yml").write_text(yaml.safe_dump([plays[0], probe]))
+    local = {"ansible_connection": "local", "ansible_python_interpreter": PYTHON}
+    # The new hosts are listed first, they take over from old2 and old1 (in that order), and old3 has no partner.
+    (tmp_path / "hosts.yml").write_text(json.dumps({"all": {"children": {
+        "openclaw_new": {"hosts": {"new1": dict(local, openclaw_migrate_from="old2"),
+                                   "new2": dict(local, openclaw_migrate_from="old1")}},
+        "openclaw_old": {"hosts": {"old1": local, "old2": local, "old3": local}}}}}))
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORKS="5")
+    cmd = [ANSIBLE_PLAYBOOK, "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "pairing.yml")]
+    out = subprocess.run(cmd + (["--limit", limit] if limit else []), env=env, capture_output=True, text=True,
+                         cwd=REPO, timeout=300, check=False)
+    return out, (json.loads(order.read_text()) if order.exists() else None)
+
+
+def test_the_plays_after_pairing_run_every_old_host_before_every_new_one(tmp_path):
+    # The cutover task's new host waits for its old host's word: with fewer forks than hosts, an old host after its
+    # new host would leave the new host waiting out its timeout. The report lists the pairs in the same order.
+    out, order = _pairing_run(tmp_path)
+    assert out.returncode == 0, out.stdout[-3000:]
+    assert order == ["old2", "old1", "new1", "new2"], order
+    assert "old3 has no partner in openclaw_new: it is not migrated in this run." in out.stdout
+    # --limit still decides which hosts run.
+    out, order = _pairing_run(tmp_path, limit="old1,new2")
+    assert out.returncode == 0, out.stdout[-3000:]
+    assert order == ["old1", "new2"], order
