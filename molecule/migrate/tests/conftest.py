@@ -45,9 +45,11 @@ class Lab:
             self._hosts[name] = testinfra.get_host(f"ansible://{name}", ansible_inventory=self.inventory)
         return self._hosts[name]
 
-    def playbook(self, playbook, limit=None, extra=None, callback=None, check=False):
-        """Run a playbook against the lab (with --check when `check`); returns (rc, output)."""
+    def playbook(self, playbook, limit=None, extra=None, callback=None, check=False, forks=None):
+        """Run a playbook against the lab (with --check when `check`, --forks when `forks`); returns (rc, output)."""
         argv = ["ansible-playbook", "-i", self.inventory, str(playbook)] + (["--check"] if check else [])
+        if forks:
+            argv += ["--forks", str(forks)]
         if limit:
             argv += ["--limit", limit]
         if extra:
