@@ -31,6 +31,7 @@ description:
   - Nothing is written into O(path); a snapshot directory made by M(openclaw.memory.lance_snapshot) works as
     O(path) too.
 extends_documentation_fragment:
+  - openclaw.memory.attributes
   - openclaw.memory.lance
 attributes:
   check_mode:
@@ -81,7 +82,7 @@ seealso:
   - module: openclaw.memory.lance_import
   - module: openclaw.memory.lance_verify
 author:
-  - openclaw.memory contributors
+  - openclaw.memory developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -31,6 +31,7 @@ description:
   - The imported table keeps the source's Lance manifest naming (V1 or V2 file names), files are 0600 and
     directories 0700, owned by O(owner)/O(group).
 extends_documentation_fragment:
+  - openclaw.memory.attributes
   - openclaw.memory.lance
 attributes:
   check_mode:
@@ -97,7 +98,7 @@ seealso:
   - module: openclaw.memory.lance_verify
   - module: openclaw.memory.memory_restore
 author:
-  - openclaw.memory contributors
+  - openclaw.memory developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

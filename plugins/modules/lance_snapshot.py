@@ -37,6 +37,8 @@ description:
     belongs to another snapshot, every row is counted.
   - O(src) is only read, never written.
 extends_documentation_fragment:
+  - openclaw.memory.attributes
+  - openclaw.memory.options.snapshot
   - openclaw.memory.lance
 attributes:
   check_mode:
@@ -51,102 +53,11 @@ attributes:
       manifest checksums), the same O(history) and the same workspace checksums, no snapshot is made and
       C(changed=false), unless O(force=true). Retention or the cleanup of an interrupted run's leftovers
       still report C(changed=true) when they remove something.
-options:
-  src:
-    description: LanceDB database directory (the memory plugin's C(dbPath)); it holds C(<table>.lance) dirs.
-    type: path
-    required: true
-  dest:
-    description:
-      - Directory that holds the snapshots, created (mode O(dir_mode)) when missing.
-      - Must not be inside O(src). Only complete snapshots made by this module are ever considered or
-        removed there; other content is left alone.
-    type: path
-    required: true
-  name:
-    description:
-      - Name of the snapshot directory inside O(dest).
-      - Default the UTC time C(YYYYMMDDTHHMMSSZ) (with a C(-2), C(-3) suffix when taken twice in one second).
-      - If a snapshot of that name exists with the same content the task is C(changed=false); with other
-        content it fails.
-    type: str
-  link_dest:
-    description:
-      - Snapshot to hard-link unchanged files from. V(auto) is the newest complete snapshot of O(src) in
-        O(dest) (else the newest of any source), V(none) copies everything, or a snapshot directory path
-        (hard links need it on the same filesystem as O(dest); otherwise files are copied and a warning
-        is returned).
-    type: str
-    default: auto
-  history:
-    description:
-      - V(latest) keeps each table's latest version only. V(all) also keeps every older version still on
-        disk (for time travel), up to the pinned one.
-    type: str
-    choices: [latest, all]
-    default: latest
-  workspace:
-    description:
-      - Markdown memory workspace to include under C(workspace/) (C(MEMORY.md) and C(memory/**)), for
-        example C(~/.openclaw/workspace). Symlinks are not followed.
-    type: path
-  retain:
-    description:
-      - Keep the newest N complete snapshots of O(src) in O(dest) (at least 1). Combined with O(retain_days),
-        a snapshot is kept when either rule keeps it. The newest is always kept.
-    type: int
-  retain_days:
-    description: Keep complete snapshots of O(src) younger than this many days; the newest is always kept.
-    type: int
-  force:
-    description: Take a new snapshot even when the newest one already holds the same versions.
-    type: bool
-    default: false
-  owner:
-    description: Owner of the snapshot's files and directories (name or uid). Default the user running the task.
-    type: str
-  group:
-    description: Group of the snapshot's files and directories. Default the owner's primary group.
-    type: str
-  mode:
-    description: Mode of the snapshot's files. Memories hold secrets, hence owner-only by default.
-    type: raw
-    default: '0600'
-  dir_mode:
-    description: Mode of the snapshot's directories (and of O(dest) when it is created).
-    type: raw
-    default: '0700'
-  embedding:
-    description:
-      - The embedding identity to record in C(SNAPSHOT.json) for later checks, usually
-        C(openclaw_memory.embedding) from M(openclaw.memory.openclaw_memory_facts). Only C(provider),
-        C(model) and C(dimensions) are kept in C(SNAPSHOT.json); other keys are dropped. Never pass the API key;
-        like every option value it would be echoed in the task's invocation.
-    type: dict
-  probes:
-    description: How many spot-check memories (deterministic choice) to record in C(SNAPSHOT.json).
-    type: int
-    default: 3
-  lock_timeout:
-    description: Seconds to wait for another snapshot run on the same O(dest) to finish.
-    type: int
-    default: 60
-  verify_links:
-    description:
-      - Read and hash every source table file that the link-dest snapshot already holds with the same size
-        before hard-linking it, instead of trusting relative path + size + modification time.
-      - With V(false) (the default) a file rewritten in place with the same size and the same modification time
-        would be linked, so the snapshot would hold the link-dest's older bytes (still matching its own
-        C(SHA256SUMS)). Lance never rewrites a file, so only a foreign tool that also resets the modification
-        time could cause that. V(true) reads every such file, about every byte of the table's latest
-        version, on each run.
-    type: bool
-    default: false
 seealso:
   - module: openclaw.memory.lance_verify
   - module: openclaw.memory.openclaw_memory_facts
 author:
-  - openclaw.memory contributors
+  - openclaw.memory developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

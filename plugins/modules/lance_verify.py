@@ -19,7 +19,7 @@ description:
     the other checks.
   - V(structure) - each table opens and passes Lance's C(validate) call; its version, row count, columns and
     types and C(vector_dim) match O(expect); the memory table has the columns every memory plugin needs;
-    O(expect.embedding.dimensions) matches the stored vectors (a different embedding model makes vectors
+    the C(embedding.dimensions) of O(expect) matches the stored vectors (a different embedding model makes vectors
     useless).
   - V(content) - every fragment of every table is read in full (every column). Counts by category, agent
     and scope match O(expect); each probe id exists with exactly the expected text; no id appears twice.
@@ -35,6 +35,7 @@ description:
     snapshot on the same host.
   - Nothing under O(path) or O(compare_to) is written.
 extends_documentation_fragment:
+  - openclaw.memory.attributes
   - openclaw.memory.lance
 attributes:
   check_mode:
@@ -111,7 +112,7 @@ seealso:
   - module: openclaw.memory.lance_snapshot
   - module: openclaw.memory.openclaw_memory_facts
 author:
-  - openclaw.memory contributors
+  - openclaw.memory developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -34,6 +34,7 @@ description:
     of at most O(max_rows_near) memories (20,000 x 1536 dims = 123 MB); the bounded search adds 64 bytes per
     memory and at most 50 x O(max_rows_near) candidate pairs of 16 bytes."
 extends_documentation_fragment:
+  - openclaw.memory.attributes
   - openclaw.memory.lance
 attributes:
   check_mode:
@@ -86,7 +87,7 @@ seealso:
   - module: openclaw.memory.openclaw_memory_facts
   - module: openclaw.memory.lance_verify
 author:
-  - openclaw.memory contributors
+  - openclaw.memory developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -18,6 +18,7 @@ description:
     runs both.
   - Read-only; safe while the gateway runs.
 extends_documentation_fragment:
+  - openclaw.memory.attributes
   - openclaw.memory.lance
 attributes:
   check_mode:
@@ -53,6 +54,8 @@ options:
     description: Fail the task when a check fails (with every problem in the message).
     type: bool
     default: true
+author:
+  - openclaw.memory developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

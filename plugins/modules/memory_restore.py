@@ -40,6 +40,8 @@ description:
   - The gateway must be stopped around this module (not for O(state=prestaged)); the
     C(openclaw.memory.restore) role does that.
 extends_documentation_fragment:
+  - openclaw.memory.attributes
+  - openclaw.memory.options.restore
   - openclaw.memory.lance
 attributes:
   check_mode:
@@ -72,59 +74,8 @@ options:
         snapshot (else C(changed=false), RV(state=other_restore)), so undoing a failed attempt never undoes
         an earlier, good restore.
     type: path
-  db_path:
-    description: The memory plugin's database directory (M(openclaw.memory.openclaw_memory_facts) reports it
-      as C(db_path)). Missing parent directories are created, owned by O(owner).
-    type: path
-    required: true
-  workspace:
-    description: Agent workspace directory (for example C(~node/.openclaw/workspace)). When set and the
-      snapshot holds C(workspace/), each entry there (C(MEMORY.md), C(memory/)) is restored the same way.
-    type: path
-  owner:
-    description: Account that owns the restored files (the gateway's user). Default the owner of the database
-      in place, else of its nearest existing parent directory.
-    type: str
-  group:
-    description: Group of the restored files. Default the group of O(owner), else as O(owner).
-    type: str
-  mode:
-    description: Mode of restored files (octal string). Must let the owner read and write.
-    type: raw
-    default: "0600"
-  dir_mode:
-    description: Mode of restored directories (octal string). Must let the owner list, enter and write.
-    type: raw
-    default: "0700"
-  verify_checks:
-    description: Checks run on the staged copy before it is put in place; see M(openclaw.memory.lance_verify).
-      C(readwrite) runs on a scratch copy, never on the restored database.
-    type: list
-    elements: str
-    choices: [checksums, structure, content, search, readwrite]
-    default: [checksums, structure, content, search, readwrite]
-  expect:
-    description:
-      - Extra expectations for the staged copy, on top of the snapshot's C(SNAPSHOT.json), for example
-        C(total) set to the count the operator noted before the migration.
-      - The keys of O(openclaw.memory.lance_verify#module:expect).
-    type: dict
-  force:
-    description: Restore even when the database already holds the snapshot's files plus newer ones; the
-      newer state is moved aside, not deleted.
-    type: bool
-    default: false
-  start_gateway:
-    description:
-      - With O(state=restored), start the gateway once the snapshot is in place (restored now, or already there)
-        and wait until it runs, in the same task - the options of M(openclaw.memory.openclaw_gateway) but C(state)
-        (C(manager), C(user), C(start_command), C(environment), C(timeout), ...; the gateway role's entry point
-        C(options) sets them as the fact C(openclaw_gateway_options)). Checked before anything is staged.
-      - If the gateway does not come up after a switch this task made, it is stopped again and the switch undone -
-        the original database back in place, the restored copy kept as C(<db_path>.failed-restore-<timestamp>) -
-        and the task fails saying so (RV(rolled_back)). The gateway is then stopped, as it was before the task.
-      - Omit it to start the gateway yourself (the restore role does, with its own rollback).
-    type: dict
+author:
+  - openclaw.memory developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -29,23 +29,21 @@ description:
     nothing but the restore itself follows the push. A word of failure from the old host, or none within
     O(receive.timeout), fails the task with nothing touched.
 author:
-  - openclaw.memory developers
+  - openclaw.memory developers (!UNKNOWN)
 options:
   gateway:
     description:
-      - How the gateway is managed - every option of M(openclaw.memory.openclaw_gateway) but C(state) (C(manager),
-        C(user), C(profile), C(unit), C(cli), C(start_command), C(stop_command), C(status_command),
-        C(stopped_rcs), C(environment), C(timeout), C(poll_interval)), with the same defaults and checks. Values
-        of C(environment) are secrets - never returned and masked in every output.
+      - How the gateway is managed - every option of M(openclaw.memory.openclaw_gateway) but C(state), with the
+        same defaults and checks. Values of O(gateway.environment) are secrets - never returned and masked in every
+        output.
       - The gateway role's entry point C(options) sets the fact C(openclaw_gateway_options) to this dict from the
         role's C(openclaw_gateway_*) variables.
       - The old host's side; required with O(snapshot), exclusive with O(receive).
     type: dict
   snapshot:
     description:
-      - The final snapshot - every option of M(openclaw.memory.lance_snapshot) (C(src) and C(dest) required;
-        C(name), C(link_dest) (the pre-sync snapshot), C(workspace), C(embedding), C(owner), C(mode), ...), with the
-        same defaults and checks.
+      - The final snapshot - every option of M(openclaw.memory.lance_snapshot), with the same defaults and checks;
+        O(snapshot.link_dest) is normally the pre-sync snapshot.
       - The old host's side; required with O(gateway).
     type: dict
   push:
@@ -103,62 +101,13 @@ options:
   receive:
     description:
       - The new host's side - wait for the old host's push into O(receive.path) and restore it in place of the
-        database. Every option of M(openclaw.memory.memory_restore) but C(state) and C(snapshot) (C(db_path)
-        required; C(workspace), C(owner), C(group), C(mode), C(dir_mode), C(verify_checks), C(expect), C(force),
-        C(start_gateway)), with the same defaults and checks, plus the two below.
+        database. Every option of M(openclaw.memory.memory_restore) but C(state) and C(snapshot), with the same
+        defaults and checks, plus O(receive.path) and O(receive.timeout).
       - Exclusive with O(gateway), O(snapshot) and O(push).
     type: dict
-    suboptions:
-      path:
-        description: The directory the old host pushes into (its O(push.dest)); restored once the word is there.
-        type: path
-        required: true
-      timeout:
-        description:
-          - Seconds to wait for the old host's word before failing with nothing touched. C(playbooks/migrate.yml)
-            waits 900 s plus twice the old host's C(openclaw_gateway_timeout) (its stop, and its start again after a
-            failure).
-        type: float
-        default: 900
-      db_path:
-        description: The live database directory the snapshot replaces (as M(openclaw.memory.memory_restore)).
-        type: path
-        required: true
-      workspace:
-        description: The Markdown workspace the snapshot's C(workspace/) entries replace.
-        type: path
-      owner:
-        description: Owner of the restored files (default the owner of O(receive.db_path) or its parent).
-        type: str
-      group:
-        description: Group of the restored files.
-        type: str
-      mode:
-        description: Mode of the restored files.
-        type: raw
-        default: "0600"
-      dir_mode:
-        description: Mode of the restored directories.
-        type: raw
-        default: "0700"
-      verify_checks:
-        description: lance_verify checks of the staged copy before the switch.
-        type: list
-        elements: str
-        choices: [checksums, structure, content, search, readwrite]
-        default: [checksums, structure, content, search, readwrite]
-      expect:
-        description: Extra expectations for the checks (as lance_verify's C(expect)).
-        type: dict
-      force:
-        description: Restore even when the database already holds the snapshot.
-        type: bool
-        default: false
-      start_gateway:
-        description:
-          - Start the gateway once the copy is in place - the options of O(gateway); if it does not come up the
-            gateway is stopped again and the switch undone. Values of C(environment) are secrets.
-        type: dict
+extends_documentation_fragment:
+  - openclaw.memory.attributes
+  - openclaw.memory.options.cutover
 attributes:
   check_mode:
     support: full
@@ -170,7 +119,7 @@ attributes:
     support: partial
     details:
       - The gateway stays stopped once stopped, and a snapshot that already holds the database's versions is
-        reused (RV(snapshot.reused)); the push sends only what differs. Like any cutover, a second run stops a
+        reused (C(reused) in RV(snapshot)); the push sends only what differs. Like any cutover, a second run stops a
         gateway that was started again in between.
 notes:
   - Run it as root (the snapshot reads the gateway user's database; C(systemd_user) and C(openclaw_cli) commands

@@ -29,82 +29,9 @@ options:
     type: str
     choices: [status, stopped, started, restarted]
     default: status
-  manager:
-    description:
-      - V(systemd_user) - the gateway user's unit (C(openclaw-gateway.service), OpenClaw's own install on Linux)
-        through C(systemctl --user), run as O(user) with C(XDG_RUNTIME_DIR=/run/user/<uid>) and
-        C(DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/<uid>/bus). Fails, naming C(loginctl enable-linger
-        <user>), when that user's manager is not running (no C(/run/user/<uid>/bus)).
-      - V(systemd) - a system unit (default C(openclaw), as the migration guide's C(systemctl stop openclaw));
-        needs root, so run the task with C(become).
-      - V(openclaw_cli) - C(<cli> gateway stop|start|status [--profile <profile>]), run as O(user). Its status
-        command is taken to exit 0 while the gateway runs and one of O(stopped_rcs) when it is stopped
-        (unconfirmed for the real CLI, so check it and set that list).
-      - V(command) - O(start_command), O(stop_command) and O(status_command), all three required.
-      - V(none) - nothing manages the gateway; nothing runs and RV(running) is null.
-    type: str
-    choices: [systemd_user, systemd, openclaw_cli, command, none]
-    default: systemd_user
-  user:
-    description:
-      - The account that runs the gateway. The V(systemd_user) and V(openclaw_cli) commands run as it (the
-        module runs as root and drops to it in the command's process - groups, uid, C(HOME), C(USER),
-        C(LOGNAME) and the user's home as working directory - so run the task with C(become)); when the module
-        already runs as that account nothing is switched. Unset or empty runs them as the connection's user.
-      - V(systemd) and V(command) commands always run as the module's user (switch users inside the command
-        when needed).
-    type: str
-  profile:
-    description: A named OpenClaw profile (unit C(openclaw-gateway-<profile>.service), CLI C(--profile <profile>)).
-    type: str
-  unit:
-    description:
-      - The unit name (V(systemd_user), V(systemd)); unset picks C(openclaw-gateway[-<profile>].service) for
-        V(systemd_user) and C(openclaw) for V(systemd).
-    type: str
-  cli:
-    description: The OpenClaw CLI for the V(openclaw_cli) manager, a name on C(PATH) or an absolute path.
-    type: str
-    default: openclaw
-  start_command:
-    description:
-      - V(command) manager - the start command line, split like M(ansible.builtin.command) does (no shell, so no
-        pipes, redirections or variables).
-    type: str
-  stop_command:
-    description: V(command) manager - the stop command line.
-    type: str
-  status_command:
-    description:
-      - V(command) manager - the status command line; must exit 0 while the gateway runs and one of
-        O(stopped_rcs) when it is stopped.
-    type: str
-  stopped_rcs:
-    description:
-      - Exit codes of the status command (V(command) and V(openclaw_cli)) that mean the gateway is stopped (LSB
-        C(3) = not running). 0 means running; any other code is an unknown state and fails the task.
-    type: list
-    elements: int
-    default: [3]
-  environment:
-    description:
-      - Extra environment for every command the module runs.
-      - Values may be secrets - they are never returned, and (as C(no_log) does) every value is masked
-        (C(********)) wherever it appears in the result, command output included. Short values such as V(1)
-        therefore mask much of the output; keep such settings in the command itself.
-    type: dict
-    default: {}
-  timeout:
-    description:
-      - Seconds O(state=stopped) waits after the stop command until the status says stopped, and O(state=started)
-        after the start command until it says running. Each command the module runs is also killed after this
-        long.
-    type: float
-    default: 60
-  poll_interval:
-    description: Seconds between two status polls while waiting.
-    type: float
-    default: 0.2
+extends_documentation_fragment:
+  - openclaw.memory.attributes
+  - openclaw.memory.options.gateway
 attributes:
   check_mode:
     support: full
@@ -123,7 +50,7 @@ seealso:
   - module: openclaw.memory.openclaw_memory_facts
   - module: ansible.builtin.systemd_service
 author:
-  - openclaw.memory contributors
+  - openclaw.memory developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -26,8 +26,9 @@ description:
   - Warnings (not failures) say what would break a backup or a migration; see
     RV(ansible_facts.openclaw_memory.warnings).
 author:
-  - openclaw.memory contributors
+  - openclaw.memory developers (!UNKNOWN)
 extends_documentation_fragment:
+  - openclaw.memory.attributes
   - openclaw.memory.lance
 options:
   # Path options are type str, not path: Ansible would expand "~" against the account the module runs as,

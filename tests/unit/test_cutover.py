@@ -313,3 +313,41 @@ def test_one_task_on_both_hosts_even_with_one_fork(old, new, tmp_path):
     got = res["newhost"]
     assert got["restore"]["state"] == "restored" and got["push"] == res["oldhost"]["push"]
     assert got["waited_s"] < 30 and new.sim.running()
+
+
+def test_ansible_doc_lists_every_sub_option_of_the_shared_options():
+    """openclaw_cutover's gateway, snapshot and receive (and memory_restore's start_gateway) take the options of
+    other modules; their documentation (one text, in the doc fragment openclaw.memory.options) lists exactly the
+    options the argument specs take, each O() reference pointing at the nested option."""
+    import re
+
+    from ansible_collections.openclaw.memory.plugins.module_utils import gateway as G
+    from ansible_collections.openclaw.memory.plugins.module_utils import restore as R
+    from ansible_collections.openclaw.memory.plugins.module_utils import snapshot as S
+
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
+               ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".collections"))
+    docs = {}
+    for module in ("openclaw_cutover", "memory_restore"):
+        out = subprocess.run([os.path.join(REPO, ".venv", "bin", "ansible-doc"), "--json", "openclaw.memory." + module],
+                             capture_output=True, text=True, env=env, cwd=REPO, timeout=120, check=False)
+        assert out.returncode == 0, out.stderr
+        docs[module] = json.loads(out.stdout)["openclaw.memory." + module]["doc"]["options"]
+    cut = docs["openclaw_cutover"]
+    receive = cut["receive"]["suboptions"]
+    nested = {"gateway": (cut["gateway"]["suboptions"], G.ARGUMENT_SPEC),
+              "snapshot": (cut["snapshot"]["suboptions"], S.ARGUMENT_SPEC),
+              "receive": (receive, {k: v for k, v in R.ARGUMENT_SPEC.items() if k != "snapshot"}
+                          | {"path": None, "timeout": None}),
+              "receive.start_gateway": (receive["start_gateway"]["suboptions"], G.ARGUMENT_SPEC),
+              "start_gateway": (docs["memory_restore"]["start_gateway"]["suboptions"], G.ARGUMENT_SPEC)}
+    for prefix, (documented, spec) in nested.items():
+        assert sorted(documented) == sorted(spec), prefix
+        for name, opt in documented.items():
+            if spec[name] and "default" in spec[name]:
+                assert opt.get("default") == spec[name]["default"], (prefix, name)
+            text = " ".join(opt["description"]) if isinstance(opt["description"], list) else opt["description"]
+            for ref in re.findall(r"\bO\(([^()#]*)\)", text):
+                assert ref.startswith(prefix + "."), (prefix, name, ref)
+    assert receive["timeout"]["default"] == 900 and receive["db_path"]["required"] is True
+    assert "O(gateway.stopped_rcs)" in " ".join(cut["gateway"]["suboptions"]["status_command"]["description"])
