@@ -42,6 +42,7 @@ description:
 extends_documentation_fragment:
   - openclaw.memory.attributes
   - openclaw.memory.options.restore
+  - openclaw.memory.options.start_gateway
   - openclaw.memory.lance
 attributes:
   check_mode:
