@@ -304,7 +304,7 @@ def run(runs=5, n=5000, log=print, smoke=False):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--n", type=int, default=5000)
     ap.add_argument("--json", default=None, help="also write the result here")

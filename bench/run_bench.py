@@ -319,7 +319,7 @@ def bench_verify(info, work, runs, warmup):
     samples = U.interleave(methods, runs, warmup, log, label=f"verify {info['key']}")
     U.remove(root)
     res = _result(samples, "sha256sum -c", ("lance_verify", "lance_verify checks=checksums",
-                                              "lance_verify, new process"))
+                                            "lance_verify, new process"))
     res["checks"] = {name: U.summary(v[warmup:]) for name, v in checks.items()}
     return res
 
@@ -412,8 +412,8 @@ def bench_cutover(args, wanted):
 # --------------------------------------------------------------------------- targets
 
 
-def _target(tid, text, value, unit, bar, met):
-    return {"id": tid, "target": text, "value": value, "unit": unit, "bar": bar, "met": met}
+def _target(tid, text, value, unit, threshold, met):
+    return {"id": tid, "target": text, "value": value, "unit": unit, "bar": threshold, "met": met}
 
 
 def targets(res, cfg):
@@ -659,6 +659,7 @@ def markdown(res, cfg, png_name):
         out.append(f"| {name} | {info['label']} | {_mb(info['db_bytes'])} | {_n(info['db_files'])} | "
                    f"{_n(info['manifests'])} | {_mb(info['referenced_bytes'])} in {_n(info['referenced_files'])} files "
                    f"| {_n(info['fragments'])} | {info['build_s']} s |")
+
     def compare(key, title, base):
         out = []
         out += ["", f"## {title}", ""]
@@ -874,7 +875,7 @@ def rerender(args):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     ap.add_argument("--smoke", action="store_true", help="tiny datasets, 2 rounds, temp output; checks the harness")
     ap.add_argument("--runs", type=int, default=None, help="counted rounds per comparison (default 5; smoke 2)")
     ap.add_argument("--warmup", type=int, default=1)

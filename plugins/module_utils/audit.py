@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import math
 import re
 import time
 import unicodedata
@@ -202,7 +203,7 @@ def _number(value, name, low, high, low_open, fix):
         v = float(value)
     except (TypeError, ValueError):
         raise MemoryToolError("%s %r is not a number; %s" % (name, value, fix))
-    if v != v or v > high or v < low or (low_open and v == low):
+    if math.isnan(v) or v > high or v < low or (low_open and v == low):
         raise MemoryToolError("%s %r is out of range %s%g, %g]; %s" % (
             name, value, "(" if low_open else "[", low, high, fix))
     return v

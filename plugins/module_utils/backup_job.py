@@ -744,7 +744,7 @@ def _write_catalog(cat, listing):
     for line in listing.splitlines():
         if line.startswith(CATALOG_MARK):
             flush()
-            name, _, sha = line[len(CATALOG_MARK):].partition(" ")
+            name, _sep, sha = line[len(CATALOG_MARK):].partition(" ")
             shas[name] = sha
             lines = []
         else:
@@ -773,7 +773,7 @@ def _s3_catalog(client, prefix, cat, src_real):
     base = _key(prefix, S3_SNAPSHOTS)
     for obj in client.list(base):
         rest = obj["key"][len(base):]
-        name, _, leaf = rest.partition("/")
+        name, _sep, leaf = rest.partition("/")
         if name and leaf:
             names.setdefault(name, set()).add(leaf)
     for name, leaves in names.items():
@@ -979,7 +979,9 @@ def message(status):
 def _post_json(url, payload, timeout):
     req = urllib.request.Request(url, data=json.dumps(payload).encode("utf-8"), method="POST",
                                  headers={"Content-Type": "application/json", "User-Agent": PROG})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
+    # The cron job runs on the host without ansible-core, so Ansible's open_url is not there: the standard library's
+    # default opener (what urlopen uses: proxies from the environment, HTTPS with the system's CAs).
+    with urllib.request.build_opener().open(req, timeout=timeout) as resp:
         return resp.status, resp.read(65536)
 
 
@@ -1286,4 +1288,5 @@ def _check_config_cmd(cfg, secrets, log):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # The cron command's entry point (not a module): its exit code is the job's.
+    sys.exit(main())  # pylint: disable=ansible-bad-function

@@ -566,8 +566,10 @@ def _known_fragments(previous, scan, columns):
     try:
         for item in previous.get("fragments") or []:
             fid, files, dele, rows, _oldest, _newest, counts, cands = item
-            if not (type(rows) is int and type(counts) is dict and counts.keys() == groups  # noqa: E721
-                    and type(cands) is list):  # noqa: E721 - exact JSON types, checked 5,000 times
+            # type(), not isinstance(): exact JSON types (a bool is no row count), checked 5,000 times
+            if not (type(rows) is int and type(counts) is dict  # noqa: E721  # pylint: disable=unidiomatic-typecheck
+                    and counts.keys() == groups
+                    and type(cands) is list):  # noqa: E721  # pylint: disable=unidiomatic-typecheck
                 return {}
             out[(fid, tuple(files), dele)] = item[3:]
     except (TypeError, ValueError):

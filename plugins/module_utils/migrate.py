@@ -480,7 +480,7 @@ def _method_text(method, imported):
     if method.get("method") != "export":
         return "snapshot (Lance files copied; %s)" % _cell(method.get("reason"))
     text = "export/import into data storage version %s (%s)" % (_cell(method.get("storage_version")),
-                                                              _cell(method.get("reason")))
+                                                                _cell(method.get("reason")))
     if imported:
         text += "; %s rows imported" % _cell(imported.get("rows"))
     return text
@@ -508,12 +508,12 @@ def report_markdown(report):
         lines.append("| **total** | %s | %s |" % (_cell(p["baseline"].get("total")), _cell(p["restored"].get("total"))))
         for c in cats:
             lines.append("| %s | %s | %s |" % (_cell(c), _cell((p["baseline"].get("by_category") or {}).get(c)),
-                                              _cell((p["restored"].get("by_category") or {}).get(c))))
+                                               _cell((p["restored"].get("by_category") or {}).get(c))))
         if p["probes"]:
             lines += ["", "| probe id | text | found on new |", "| --- | --- | --- |"]
             for pr in p["probes"]:
                 lines.append("| %s | %s | %s |" % (_cell(pr["id"]), _cell((pr["text"] or "")[:80]),
-                                                  _cell(pr["restored"])))
+                                                   _cell(pr["restored"])))
         if p["checks"]:
             lines += ["", "| check | ok | detail |", "| --- | --- | --- |"]
             for name, c in p["checks"].items():
@@ -537,7 +537,7 @@ def report_markdown(report):
             "- memories at the pre-sync snapshot: %s (written while it moved: %s)" % (
                 _cell(p["presync_total"]), _cell(_written_since(p["presync_total"], p["baseline"].get("total")))),
             "- bytes copied into snapshots: pre-sync %s, final %s" % (_cell(b["presync_snapshot"]),
-                                                                       _cell(b["final_snapshot"])),
+                                                                      _cell(b["final_snapshot"])),
             "- bytes transferred: pre-sync %s, cutover %s%s" % (
                 _cell(b["presync_transfer"]), _cell(b["final_transfer"]),
                 ("; resent after a checksum mismatch: %s" % ", ".join(b["resent"])) if b["resent"] else ""),

@@ -369,7 +369,7 @@ def prestage_snapshot(snapshot, db_path, owner=None, group=None, dir_mode=None, 
     Raises MemoryToolError (nothing staged is left) when the staged copy fails verification.
     """
     started = time.monotonic()
-    snapshot, db_path, _, checks, dir_mode, file_mode, stamp, meta, sums = _inputs(
+    snapshot, db_path, _workspace, checks, dir_mode, file_mode, stamp, meta, sums = _inputs(
         snapshot, db_path, None, checks, dir_mode, file_mode, stamp)
     warnings = []
     part = _parts(snapshot, sums, db_path, None)[0]

@@ -362,7 +362,7 @@ def test_not_enough_space_fails_before_writing_anything(state):
     assert st["ok"] is False and st["exit_code"] == 1
     assert st["reason"].startswith("backup_dir '%s' has " % (state["tmp"] / "backups"))
     assert "free, but a snapshot needs" in st["reason"] and "free space there, move backup_dir, or lower " \
-                                                             "space_margin_mb" in st["reason"]
+                                                            "space_margin_mb" in st["reason"]
     assert st["disk"]["needed_bytes"] > st["disk"]["free_bytes"]
     assert not os.path.exists(state["tmp"] / "backups") and "FAILED: backup_dir" in log
     assert st["consecutive_failures"] == 1 and st["last_ok_time"] is None
@@ -510,8 +510,8 @@ def test_notify_on_failure_only_and_a_failing_receiver_exits_3(state, receiver):
 def test_sigv4_matches_the_aws_documentation_example():
     """GET Object example of the AWS SigV4 docs (examplebucket, 20130524)."""
     auth = S3.sign_v4("GET", "/test.txt", {}, {"host": "examplebucket.s3.amazonaws.com", "range": "bytes=0-9",
-                                                "x-amz-content-sha256": S3.EMPTY_SHA256,
-                                                "x-amz-date": "20130524T000000Z"},
+                                               "x-amz-content-sha256": S3.EMPTY_SHA256,
+                                               "x-amz-date": "20130524T000000Z"},
                       S3.EMPTY_SHA256, "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "us-east-1",
                       "20130524T000000Z")
     assert auth.endswith("Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41")
@@ -609,7 +609,7 @@ def test_s3_offsite_dedups_verifies_retains_and_fetches_back(state, bucket):
     assert J.main(["--config", cfg, "fetch-s3", "--dest", str(state["tmp"] / "fetched")], stream=buf) == 0
     got = state["tmp"] / "fetched" / local[-1]
     res = verify(str(got), baseline=str(got / "SNAPSHOT.json"), compare_to=os.path.join(state["tmp"], "backups",
-                                                                                       local[-1]))
+                                                                                        local[-1]))
     assert res["ok"], res["mismatches"]
     assert secret not in log + buf.getvalue() + json.dumps(status_of(cfg))
 
@@ -695,7 +695,7 @@ def render_command(tmp):
     env = jinja2.Environment(keep_trailing_newline=True)
     env.filters["to_json"] = json.dumps
     text = env.from_string(read_text(TEMPLATE)).render(openclaw_backup_python=PYTHON,
-                                                         openclaw_backup_lib_dir=os.path.join(REPO, ".collections"))
+                                                       openclaw_backup_lib_dir=os.path.join(REPO, ".collections"))
     path = tmp / "openclaw-memory-backup"
     path.write_text(text)
     path.chmod(0o755)

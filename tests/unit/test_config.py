@@ -262,18 +262,18 @@ def test_embedding_defaults_and_builtin_dimensions():
     assert emb == {"provider": "openai", "model": "text-embedding-3-small", "dimensions": 1536, "base_url": None,
                    "api_key_set": True}
     assert warnings == []
-    emb, _ = _emb("memory-lancedb", {"model": "text-embedding-3-large"})
+    emb, _warnings = _emb("memory-lancedb", {"model": "text-embedding-3-large"})
     assert emb["dimensions"] == 3072 and emb["api_key_set"] is False
-    emb, _ = _emb("memory-lancedb", {"model": "nomic-embed-text"})
+    emb, _warnings = _emb("memory-lancedb", {"model": "nomic-embed-text"})
     assert emb["dimensions"] is None
-    emb, _ = _emb("memory-lancedb", {"model": "nomic-embed-text", "dimensions": "768"})
+    emb, _warnings = _emb("memory-lancedb", {"model": "nomic-embed-text", "dimensions": "768"})
     assert emb["dimensions"] == 768
 
 
 def test_embedding_pro_base_url_is_stripped_of_credentials():
-    emb, _ = _emb("memory-lancedb-pro", {"provider": "openai-compatible", "model": "jina-embeddings-v3",
-                                         "dimensions": 1024, "apiKey": "${JINA_API_KEY}",
-                                         "baseURL": "https://user:pa55@api.jina.ai:8443/v1?api_key=sk-x#frag"})
+    emb, _warnings = _emb("memory-lancedb-pro", {"provider": "openai-compatible", "model": "jina-embeddings-v3",
+                                                 "dimensions": 1024, "apiKey": "${JINA_API_KEY}",
+                                                 "baseURL": "https://user:pa55@api.jina.ai:8443/v1?api_key=sk-x#frag"})
     assert emb == {"provider": "openai-compatible", "model": "jina-embeddings-v3", "dimensions": 1024,
                    "base_url": "https://api.jina.ai:8443/v1", "api_key_set": True}
 
@@ -294,7 +294,7 @@ def test_embedding_memory_core_from_memory_search():
     cfg = {"agents": {"defaults": {"memorySearch": {"provider": "gemini", "model": "gemini-embedding-001",
                                                     "remote": {"baseUrl": "https://k:v@g.example/v1beta?key=1",
                                                                "apiKey": "AIza-SECRET"}}}}}
-    emb, _ = C.embedding("memory-core", {}, cfg, "/c.json")
+    emb, _warnings = C.embedding("memory-core", {}, cfg, "/c.json")
     assert emb == {"provider": "gemini", "model": "gemini-embedding-001", "dimensions": None,
                    "base_url": "https://g.example/v1beta", "api_key_set": True}
 
@@ -336,8 +336,8 @@ def test_db_path_resolution():
 
 @pytest.mark.parametrize("value,message", [
     ("data/db", ("plugins.entries.memory-lancedb.config.dbPath in config file '/c' is the relative path 'data/db', "
-                  "which OpenClaw resolves against the plugin's install dir, and that dir was not found; pass "
-                  "plugin_dir or db_path")),
+                 "which OpenClaw resolves against the plugin's install dir, and that dir was not found; pass "
+                 "plugin_dir or db_path")),
     ("${MEM_DB}/x", ("plugins.entries.memory-lancedb.config.dbPath in config file '/c' is '${MEM_DB}/x': ${ENV} "
                      "placeholders are resolved from the gateway's environment, which Ansible cannot see; pass "
                      "db_path with the resolved path")),
@@ -463,7 +463,7 @@ def test_gateway_argv(argv, expected):
 def test_gateway_process_is_seen(tmp_path):
     proc = subprocess.Popen(["bash", "-c", "exec -a openclaw-gateway sleep 30"])
     try:
-        for _ in range(50):
+        for _attempt in range(50):
             pids = C.gateway_pids(os.geteuid())
             if proc.pid in pids:
                 break

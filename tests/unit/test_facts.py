@@ -207,7 +207,7 @@ def test_table_written_by_the_plugins_node_client(tmp_path):
     f = gather(home=b["home"])
     assert f["warnings"] == []
     assert f["tables"]["memories"]["auto_cleanup"] == {"lance.auto_cleanup.interval": "20",
-                                                      "lance.auto_cleanup.older_than": "14days"}
+                                                       "lance.auto_cleanup.older_than": "14days"}
     assert (f["total"], f["by_category"], f["by_agent"]) == (15, made["by_category"], {"main": 15})
     mem = f["tables"]["memories"]
     assert (mem["version"], mem["fragments"], mem["data_storage_version"]) == (made["version"], 15, "2.0")
@@ -248,7 +248,7 @@ def test_auto_cleanup_keys(tmp_path):
     ds.update_config({"lance.auto_cleanup.interval": "20", "lance.auto_cleanup.older_than": "14days"})
     f = gather(home=b["home"])  # what the plugin's node client sets: reported, harmless for a copy
     assert f["tables"]["memories"]["auto_cleanup"] == {"lance.auto_cleanup.interval": "20",
-                                                      "lance.auto_cleanup.older_than": "14days"}
+                                                       "lance.auto_cleanup.older_than": "14days"}
     assert f["warnings"] == []
     ds.update_config({"lance.auto_cleanup.older_than": "30s"})
     f = gather(home=b["home"])
@@ -358,7 +358,7 @@ def test_db_path_without_any_config_infers_the_plugin(tmp_path):
     b = _state(tmp_path, plugin="memory-lancedb-pro", n=12)
     f = gather(home=str(tmp_path / "nobody"), db_path=b["db_path"])
     assert (f["config_found"], f["plugin"], f["plugin_source"], f["total"]) == (False, "memory-lancedb-pro",
-                                                                                 "schema", 12)
+                                                                                "schema", 12)
     assert f["embedding"]["model"] is None
     assert f["warnings"] == [
         "No OpenClaw config at '%s': reading db_path without one (plugin inferred from the table schema, embedding "

@@ -614,7 +614,7 @@ class Sim:
         self.options = {
             "manager": "command",
             "start_command": "%s start --db %s --dims 4 --rate 20 --pidfile %s --log %s" % (prog, self.db,
-                                                                                           self.pidfile, self.log),
+                                                                                            self.pidfile, self.log),
             "stop_command": "%s stop --pidfile %s" % (prog, self.pidfile),
             "status_command": "%s status --pidfile %s" % (prog, self.pidfile),
             # The simulator only starts with PYTHONPATH set: proof that `environment` reaches the commands.
@@ -760,7 +760,6 @@ def test_module_doc_renders():
     assert "OPTIONS" in out.stdout and "RETURN VALUES" in out.stdout and "poll_interval" in out.stdout
 
 
-
 def test_role_is_one_module_call_and_sets_the_same_fact(fakes, tmp_path):
     """The role's fact keeps its keys and meaning; one stop or start is one module task."""
     fakes.profile(running=True)
@@ -852,15 +851,17 @@ def test_role_bad_inputs_fail_with_the_variable_named_before_anything_runs(tmp_p
         "- name: Gateway with bad inputs\n  hosts: localhost\n  gather_facts: false\n  roles:\n"
         "    - role: openclaw.memory.gateway\n      openclaw_gateway_action: stop\n")
     touch = "touch %s" % ran
-    out, _ = run_play(play, tmp_path, {"openclaw_gateway_manager": "command", "openclaw_gateway_stop_command": touch,
-                                       "openclaw_gateway_status_command": touch}, result)
+    out, _fact = run_play(play, tmp_path, {
+        "openclaw_gateway_manager": "command", "openclaw_gateway_stop_command": touch,
+        "openclaw_gateway_status_command": touch}, result)
     text = " ".join(out.stdout.split())
     assert out.returncode != 0
     assert "manager is 'command' but start_command / stop_command / status_command are not all set" in text
     assert "openclaw_gateway_start_command" in text
-    out, _ = run_play(play, tmp_path, {"openclaw_gateway_manager": "command", "openclaw_gateway_start_command": touch,
-                                       "openclaw_gateway_stop_command": touch, "openclaw_gateway_status_command": touch,
-                                       "openclaw_gateway_timeout": 0}, result)
+    out, _fact = run_play(play, tmp_path, {
+        "openclaw_gateway_manager": "command", "openclaw_gateway_start_command": touch,
+        "openclaw_gateway_stop_command": touch, "openclaw_gateway_status_command": touch,
+        "openclaw_gateway_timeout": 0}, result)
     text = " ".join(out.stdout.split())
     assert out.returncode != 0 and "must be positive seconds (openclaw_gateway_timeout" in text
     assert not ran.exists()  # no status probe, no stop

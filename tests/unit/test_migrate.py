@@ -38,7 +38,7 @@ def test_explicit_partner_wins_and_old_hosts_without_partner_are_left_out():
 
 @pytest.mark.parametrize("old,new,explicit,text", [
     (["o1"], ["n1", "n2"], {}, ("New host n2 is number 2 in 'openclaw_new' but 'openclaw_old' has only 1 host(s): set "
-                               "openclaw_migrate_from on n2")),
+                                "openclaw_migrate_from on n2")),
     (["o1", "o2"], ["n1", "n2"], {"n2": "o1"}, "New hosts n1 and n2 both take over old host o1"),
     (["o1"], ["n1"], {"n1": "ox"},
      "openclaw_migrate_from=ox on new host n1 names no host of group 'openclaw_old' (o1)"),
@@ -89,15 +89,15 @@ def test_same_setup_passes(facts_pair):
      "pair old1-to-new1: embedding.model differs: old1 has 'text-embedding-3-small', new1 has 'nomic-embed-text'"),
     (lambda n: n["embedding"].update(dimensions=1024), "embedding.dimensions differs: old1 has 16, new1 has 1024"),
     (lambda n: n["embedding"].update(provider="ollama"), ("embedding.provider differs: old1 has 'openai', new1 has "
-                                                         "'ollama'")),
+                                                          "'ollama'")),
     (lambda n: n.update(plugin="memory-lancedb-pro"), ("plugin differs: old1 has 'memory-lancedb', new1 has "
-                                                      "'memory-lancedb-pro'")),
+                                                       "'memory-lancedb-pro'")),
     (lambda n: n.update(scopes={"default": "agent:main"}), ("scopes differs: old1 has None, new1 has "
-                                                           "{\"default\": \"agent:main\"}")),
+                                                            "{\"default\": \"agent:main\"}")),
     (lambda n: n.update(plugin_version="2027.1.1"), ("plugin_version differs: old1 has '2026.9.6', new1 has "
-                                                    "'2027.1.1'; install the same plugin version")),
+                                                     "'2027.1.1'; install the same plugin version")),
     (lambda n: n.update(plugin_lancedb_version="0.20.0"), ("plugin_lancedb_version (@lancedb/lancedb) differs: old1 "
-                                                          "has '0.27.2', new1 has '0.20.0'")),
+                                                           "has '0.27.2', new1 has '0.20.0'")),
     (lambda n: n["libs"].update(pylance=None), "new host new1 has no usable pylance"),
 ])
 def test_each_difference_is_named_with_both_values(facts_pair, mutate, text):
@@ -200,13 +200,13 @@ def _states(passed=True):
             "checksums": {"file": "SHA256SUMS", "sha256": "f" * 64}}
     old = {"facts": {"plugin": "memory-lancedb", "plugin_version": "2026.9.6", "db_path": "/o/db"},
            "presync": {"name": "p1", "bytes_copied": 1000, "total": 26}, "final": {"name": "f1", "snapshot": "/s/f1",
-                                                                      "bytes_copied": 50, "meta": meta},
+                                                                                   "bytes_copied": 50, "meta": meta},
            "t_stop": 100.0}
     new = {"facts": {"plugin": "memory-lancedb", "plugin_version": "2026.9.6", "db_path": "/n/db"},
            "transfer": {"presync": {"bytes_transferred": 1000}, "final": {"bytes_transferred": 50, "resent": []}},
            "restored": {"snapshot_name": "f1", "snapshot": "/in/f1"}, "verified": True, "t_verified": 102.5,
            "verify": {"ok": True, "checks": {"content": {"ok": True, "msg": "fine"}, "readwrite": {"ok": True,
-                                                                                                 "msg": "rw"}},
+                                                                                                   "msg": "rw"}},
                       "mismatches": [], "stats": {"total": 30, "by_category": {"fact": 20, "preference": 10}}},
            "facts_after": {"tables": {"memories": {"version": 33, "rows": 30}}}}
     if not passed:

@@ -291,8 +291,7 @@ def test_bad_inputs_name_the_value_and_the_fix(old_snapshot, new_state, tmp_path
     cases.append(({"snapshot": snap, "db_path": str(a_file)}, "is a file, not a database directory"))
     for kwargs, text in cases:
         with pytest.raises(MemoryToolError) as e:
-            kw = dict(kwargs)
-            R.restore_snapshot(kw.pop("snapshot"), kw.pop("db_path"), **kw)
+            R.restore_snapshot(**kwargs)
         assert text in e.value.msg, (kwargs, e.value.msg)
     assert tree(db) == new_state["before_db"]
 

@@ -67,7 +67,7 @@ def small_fs(tmp_path):
         path = tmp_path / name
         path.mkdir()
         out = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%d,mode=0755" % size, "tmpfs", str(path)],
-                             capture_output=True, text=True)
+                             capture_output=True, text=True, check=False)
         if out.returncode != 0:
             pytest.skip("cannot mount a tmpfs here: %s" % out.stderr.strip())
         mounts.append(path)
@@ -75,8 +75,8 @@ def small_fs(tmp_path):
 
     yield mount
     for path in mounts:
-        if subprocess.run(["umount", str(path)], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "-l", str(path)], capture_output=True)
+        if subprocess.run(["umount", str(path)], capture_output=True, check=False).returncode != 0:
+            subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)
 
 
 # --------------------------------------------------------------------------- kill -9
@@ -87,7 +87,7 @@ def make_big_db(path, files=240, rows_per_file=10, row_bytes=16_000):
     n = files * rows_per_file
     rng = np.random.default_rng(3)
     table = pa.table({"id": ["b%06d" % i for i in range(n)],
-                      "payload": [rng.bytes(row_bytes) for _ in range(n)]})
+                      "payload": [rng.bytes(row_bytes) for _row in range(n)]})
     lance.write_dataset(table, str(path / "memories.lance"), max_rows_per_file=rows_per_file)
 
 
@@ -121,7 +121,7 @@ def test_kill_9_mid_copy_leaves_nothing_complete_and_next_run_recovers(tmp_path)
             # the next run removes the leftovers and makes a good snapshot
             r = snap(src, dest)
             assert r["cleaned"] == partial and r["changed"]
-            assert [n for n in visible(dest)] == [r["name"]]
+            assert list(visible(dest)) == [r["name"]]
             assert _sums_ok(r)
             assert_equal_at_pin(r["snapshot"], src, r["tables"])
             S.prune_snapshots(str(dest), retain=1)
@@ -169,7 +169,7 @@ def test_twenty_snapshots_while_a_writer_adds_and_deletes(tmp_path):
             assert writer.poll() is None and time.monotonic() < deadline, writer.stderr.read()
             time.sleep(0.01)
         dest = tmp_path / "snaps"
-        for _ in range(20):
+        for _round in range(20):
             results.append(snap(src, dest, force=True))
     finally:
         stop.write_text("")

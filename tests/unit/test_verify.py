@@ -121,7 +121,9 @@ def failed(result):
     return {k for k, r in result["checks"].items() if not r["ok"]}
 
 
-def assert_all_report(result, checks=DEFAULT):
+def assert_all_report(result, checks=None):
+    if checks is None:
+        checks = DEFAULT
     for name in checks:
         r = result["checks"][name]
         assert isinstance(r["ok"], bool) and r["msg"], (name, r)
@@ -194,7 +196,7 @@ def test_clean_snapshot_passes_every_check(snap, base, scratch_tmp):
     assert c["content"]["probes_checked"] == 3
     idx = {i["name"]: i for i in c["search"]["tables"]["memories"]["indices"]}
     assert {(i["type"], i["kind"], i["ok"]) for i in idx.values()} == {("BTree", "scalar", True),
-                                                                         ("IVF_PQ", "vector", True)}
+                                                                       ("IVF_PQ", "vector", True)}
     assert idx["vector_idx"]["metric"] == "l2"
     assert c["search"]["tables"]["memories"]["samples"] == 5
     rw = c["readwrite"]
@@ -534,7 +536,7 @@ def test_wrong_vector_dim(snap):
     assert r["mismatches"] == [
         "table memories: vector_dim: expected 1536, found 16",
         ("embedding.dimensions: expected 1536, table memories stores 16-dim vectors (made by another embedding "
-        "model; configure the model that made them or re-embed)")]
+         "model; configure the model that made them or re-embed)")]
     assert_all_report(r)
 
 
@@ -752,7 +754,7 @@ def run_module(args, check_mode=False):
            "-a", json.dumps(args)] + (["--check"] if check_mode else [])
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=300, check=False)
     line = next(x for x in p.stdout.splitlines() if x.startswith("localhost | "))
-    status, _, payload = line.partition(" => ")
+    status, _sep, payload = line.partition(" => ")
     return status.split("|")[1].strip(), json.loads(payload)
 
 

@@ -340,7 +340,7 @@ def memory_record(plugin, seed, index, created_ms, columns, agents=DEFAULT_AGENT
         text = SECRET_TEMPLATE.format(
             project=rng.choice(W["project"]), a=rng.randint(0, 255), b=rng.randint(0, 255), c=rng.randint(1, 254),
             hex=f"{rng.getrandbits(128):032x}",
-            akia="".join(rng.choice(string.ascii_uppercase + "234567") for _ in range(16)),
+            akia="".join(rng.choice(string.ascii_uppercase + "234567") for _char in range(16)),
         )
     else:
         category = _category(rng, plugin)
@@ -387,10 +387,10 @@ def plan_specials(n, seed, probes=3, duplicates=0, near_duplicates=0, secrets=0)
     rng = random.Random(f"ocmlab-plan:{seed}:{n}")
     pool = [i for i in rng.sample(range(n), min(n, len(specials) + 2 * planted + 8)) if i not in specials]
     for kind, count in (("duplicate", duplicates), ("near_duplicate", near_duplicates)):
-        for _ in range(count):
+        for _pair in range(count):
             a, b = sorted((pool.pop(), pool.pop()))
             specials[b] = (kind, a)
-    for _ in range(secrets):
+    for _secret in range(secrets):
         specials[pool.pop()] = ("secret",)
     return specials
 
@@ -1030,7 +1030,7 @@ def _owner(name):
 def _extra(values):
     out = {}
     for v in values or ():
-        name, _, rows = v.partition("=")
+        name, _sep, rows = v.partition("=")
         out[name] = int(rows) if rows else 3
     return out
 
@@ -1040,7 +1040,7 @@ def _csv(value):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m ocmlab.fixtures", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m ocmlab.fixtures", description=__doc__.split("\n", maxsplit=1)[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="build an OpenClaw state dir under --home")
     b.add_argument("--home", required=True, help="home dir of the OpenClaw user (created if missing)")

@@ -104,7 +104,7 @@ def _pythonpath():
         from ansible_collections.openclaw.memory.plugins.module_utils import plugins
 
         root = os.path.abspath(plugins.__file__)
-        for _ in range(6):  # …/ansible_collections/openclaw/memory/plugins/module_utils/plugins.py
+        for _level in range(6):  # …/ansible_collections/openclaw/memory/plugins/module_utils/plugins.py
             root = os.path.dirname(root)
         paths.append(root)
     except ImportError:
@@ -317,7 +317,7 @@ def cmd_run(args):
 
 
 def _parser():
-    ap = argparse.ArgumentParser(prog="python -m ocmlab.gateway_sim", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m ocmlab.gateway_sim", description=__doc__.split("\n", maxsplit=1)[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     for name in ("start", "run"):
         p = sub.add_parser(name, help="start in the background" if name == "start" else "run in the foreground")

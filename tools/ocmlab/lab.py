@@ -88,10 +88,10 @@ def run(argv: list[str], *, check: bool = True, input_text: str | None = None) -
     return proc
 
 
-
 def keygen(path: Path, comment: str) -> None:
     """A new passphrase-less ed25519 key pair at `path` (and `path`.pub)."""
     run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)])
+
 
 def paths() -> dict[str, Path]:
     return {

@@ -144,7 +144,7 @@ def test_embedding_model_differs_is_blocked_at_preflight(lab, report_dir):
     assert not lab.host("old1").file("/var/backups/openclaw-memory/migrate").exists  # not even a snapshot
     assert lab.db_digest("new1") == new_db
     _no_evidence(lab, "old1", "new1")
-    report, _ = latest_report(report_dir)
+    report, _report_file = latest_report(report_dir)
     assert report["pairs"][0]["verdict"] == "failed" and "preflight" in report["pairs"][0]["reason"]
 
 
@@ -156,7 +156,7 @@ def test_byte_corrupted_in_transit_is_caught_and_resent(lab, report_dir):
     assert rc == 0, out[-4000:]
     corrupted = new1.file("/var/tmp/ocmlab-corrupted")
     assert corrupted.exists, "the wrapper did not damage anything"
-    report, _ = latest_report(report_dir)
+    report, _report_file = latest_report(report_dir)
     resent = report["pairs"][0]["bytes"]["resent"]
     assert len(resent) == 1 and "/data/" in resent[0] and corrupted.content_string.strip().endswith(resent[0])
     ev = lab.evidence("old1", PAIR1)
@@ -184,7 +184,7 @@ def test_byte_corrupted_in_the_final_transfer_is_caught_inside_the_window(lab, r
     assert corrupted.exists, "the wrapper did not damage anything"
     name = corrupted.content_string.strip().rsplit("/", 1)[-1]
     assert "failed verification, so it was not put in place" in out and name in out
-    report, _ = latest_report(report_dir)
+    report, _report_file = latest_report(report_dir)
     assert report["pairs"][0]["verdict"] == "failed"
     assert "new host failed at restore: " in report["pairs"][0]["reason"], report["pairs"][0]["reason"]
     assert "Old gateway running again; its data was never modified. No evidence was written." in out
@@ -217,7 +217,7 @@ def test_a_failed_final_push_tells_the_new_host_which_touches_nothing(lab, repor
     assert rc != 0
     assert "ocmlab: final push refused" in out and "the gateway was started again" in out
     assert "the old host's cutover failed, so nothing was restored here" in out  # its word, not a timeout
-    report, _ = latest_report(report_dir)
+    report, _report_file = latest_report(report_dir)
     assert report["pairs"][0]["verdict"] == "failed"
     assert report["pairs"][0]["reason"].startswith("old host failed at final snapshot: "), report["pairs"][0]
     assert lab.db_digest("new1") == new_db
@@ -251,7 +251,7 @@ def test_new_gateway_failing_to_start_rolls_back(lab, report_dir):
     assert "pair old1-to-new1 failed at restore" in out and "original database back in place" in out
     assert "The restore was undone: the gateway is stopped again" in out
     assert lab.db_digest("new1") == new_db  # the original is back
-    report, _ = latest_report(report_dir)
+    report, _report_file = latest_report(report_dir)
     failed = lab.host("new1").run(f"ls -d {DB}.failed-restore-*").stdout.split()
     # The restored copy (old's final snapshot) is kept beside it, not deleted.
     assert len(failed) == 1 and lab.count("new1", failed[0]) == report["pairs"][0]["baseline"]["total"]
@@ -267,7 +267,7 @@ def test_through_the_control_node_with_zstd(lab, report_dir):
     assert "Pack the snapshot into one archive on the old host" in out
     ev = lab.evidence("new1", PAIR1)
     assert ev and ev["restored"] == ev["baseline"]
-    report, _ = latest_report(report_dir)
+    report, _report_file = latest_report(report_dir)
     assert report["pairs"][0]["verdict"] == "passed" and report["pairs"][0]["bytes"]["final_transfer"] > 0
     assert report["pairs"][0]["final_pushed"] is False
     assert lab.host("new1").run("ls /var/lib/openclaw-memory/incoming/ | grep -c transfer.tar").stdout.strip() == "0"
@@ -321,7 +321,7 @@ def test_one_failed_pair_does_not_stop_the_other(lab, report_dir):
     stats = result["stats"]
     assert stats["old1"]["failures"] == 0 and stats["new1"]["failures"] == 0
     assert stats["old2"]["failures"] == 1 and stats["new2"]["failures"] == 1
-    report, _ = latest_report(report_dir)
+    report, _report_file = latest_report(report_dir)
     assert [p["verdict"] for p in report["pairs"]] == ["passed", "failed"]
 
 

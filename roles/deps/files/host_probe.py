@@ -93,7 +93,7 @@ if venv["exists"]:
     )
     try:
         proc = subprocess.Popen([venv_python, "-I", "-c", check], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        stdout, _ = proc.communicate()
+        stdout = proc.communicate()[0]
         info = json.loads(stdout.decode("utf-8")) if proc.returncode == 0 else None
     except (OSError, ValueError):
         info = None
