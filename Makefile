@@ -13,11 +13,11 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
 export PYTHONPATH := $(CURDIR)/tools:$(CURDIR)/.collections
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help prereqs venv collections test unit lint doc build molecule lab-down demo bench bench-smoke clean
+.PHONY: help prereqs venv collections test unit lint sanity doc build molecule lab-down demo bench bench-smoke clean
 
 help:
 	@echo "make demo   # build venv + lab, seed an OpenClaw host, run the collection against it"
-	@echo "make test   # venv + lab, unit tests, ruff, ansible-lint, ansible-doc, build, molecule"
+	@echo "make test   # venv + lab, unit tests, ruff, ansible-lint, ansible-test sanity, ansible-doc, build, molecule"
 	@echo "make venv   # only the control-node venv and .collections"
 	@echo "make bench  # benchmarks (not part of make test)"
 
@@ -50,6 +50,11 @@ lint: venv
 	$(BIN)/ruff check plugins tests tools bench
 	$(BIN)/ansible-lint --profile production --offline
 
+# Every ansible-test sanity test on a copy laid out as ansible_collections/openclaw/memory (exceptions, each with
+# its reason: tests/sanity/ignore-<ansible-core version>.txt).
+sanity: venv
+	@tools/sanity.sh
+
 doc: venv
 	@tools/check-docs.sh
 
@@ -70,6 +75,7 @@ test: prereqs venv
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory bench-smoke
 	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory sanity
 	$(MAKE) --no-print-directory doc
 	$(MAKE) --no-print-directory build
 	$(MAKE) --no-print-directory lab-test

@@ -10,11 +10,11 @@ ln -sfn ../../.. "$coll/openclaw/memory"
 if [[ ! -f "$coll/ansible/posix/MANIFEST.json" ]]; then
   spec=$(sed -n 's/^# ANSIBLE_BUNDLE: //p' requirements/control.txt)
   mkdir -p .cache/wheels
-  whl=$(ls .cache/wheels/ansible-*.whl 2>/dev/null | head -n1 || true)
+  whl=$(find .cache/wheels -maxdepth 1 -name "ansible-*.whl" | sort | head -n1)
   if [[ -z "$whl" ]]; then
     echo "collections: downloading $spec to take ansible.posix from it"
     .venv/bin/pip download --quiet --disable-pip-version-check --no-deps "$spec" -d .cache/wheels
-    whl=$(ls .cache/wheels/ansible-*.whl | head -n1)
+    whl=$(find .cache/wheels -maxdepth 1 -name "ansible-*.whl" | sort | head -n1)
   fi
   tmp=$(mktemp -d)
   .venv/bin/python - "$whl" "$tmp" <<'PY'

@@ -47,6 +47,6 @@ say "Migration old -> new (playbooks/migrate.yml): pre-sync, cutover, restore, v
 .venv/bin/ansible-playbook -i "$inv" playbooks/migrate.yml -e openclaw_migrate_report_dir="$out"
 
 say "Migration report"
-report=$(ls "$out"/*.md 2>/dev/null | head -n1 || true)
+report=$(find "$out" -maxdepth 1 -name "*.md" 2>/dev/null | sort | head -n1 || true)
 [[ -n "$report" ]] && cat "$report"
 say "Done in $(( $(date +%s) - start )) s; report and baseline in demo-output/"
