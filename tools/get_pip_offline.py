@@ -11,9 +11,14 @@ package index. get-pip.py's own options (--no-setuptools, --no-wheel) are droppe
 from __future__ import annotations
 
 import ensurepip
+import os
 import subprocess
 import sys
 
+# ensurepip drops every PIP_* variable and the pip config files from this process's environment (it installs only
+# its bundled wheels); the install from the index needs them (index, certificates), so it gets the environment as it
+# was.
+env = dict(os.environ)
 ensurepip.bootstrap(upgrade=True)
 args = [a for a in sys.argv[1:] if a not in ("--no-setuptools", "--no-wheel")]
-sys.exit(subprocess.run([sys.executable, "-m", "pip", "install", *args], check=False).returncode)
+sys.exit(subprocess.run([sys.executable, "-m", "pip", "install", *args], env=env, check=False).returncode)
