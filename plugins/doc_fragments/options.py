@@ -249,9 +249,9 @@ options:
   start_gateway:
     description:
       - With O(state=restored), start the gateway once the snapshot is in place (restored now, or already there)
-        and wait until it runs, in the same task - the options of M(openclaw.memory.openclaw_gateway) but C(state)
-        (C(manager), C(user), C(start_command), C(environment), C(timeout), ...; the gateway role's entry point
-        C(options) sets them as the fact C(openclaw_gateway_options)). Checked before anything is staged.
+        and wait until it runs, in the same task - the options of M(openclaw.memory.openclaw_gateway) but C(state),
+        listed below (the gateway role's entry point C(options) sets them as the fact C(openclaw_gateway_options)).
+        Checked before anything is staged.
       - If the gateway does not come up after a switch this task made, it is stopped again and the switch undone -
         the original database back in place, the restored copy kept as C(<db_path>.failed-restore-<timestamp>) -
         and the task fails saying so (RV(rolled_back)). The gateway is then stopped, as it was before the task.

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import subprocess
 
 import pytest
+import yaml
 from ansible_collections.openclaw.memory.plugins.module_utils import migrate as M
 from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError
 from ansible_collections.openclaw.memory.plugins.module_utils.facts import gather
@@ -325,10 +328,6 @@ def test_report_items_read_both_hosts_from_hostvars():
 def _pairing_run(tmp_path, limit=None):
     """migrate.yml's first play on five local hosts (forks 5), then a play on the group it builds that writes the
     group's host order; (completed process, that order)."""
-    import os
-    import subprocess
-
-    import yaml
     from simgw import ANSIBLE_PLAYBOOK, PYTHON, REPO
 
     plays = yaml.safe_load(open(os.path.join(REPO, "playbooks", "migrate.yml")))
