@@ -67,6 +67,14 @@ SMOKE = {
 }
 
 
+FS_STATE = {"state": "settled"}  # --fs-state: what the file system is like before each timed run
+
+
+def settle_on(*paths):
+    """interleave's settle step for --fs-state settled (drop the page cache, read `paths` back), else None."""
+    return U.settler(paths) if FS_STATE["state"] == "settled" else None
+
+
 def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
@@ -188,7 +196,7 @@ def bench_snapshot(info, work, runs, warmup):
 
         named.append((before_name("lance_snapshot"), snap_before))
     methods = [U.Method(name, fn, prepare=lambda: U.fresh_dir(out, "d"), cleanup=U.remove) for name, fn in named]
-    samples = U.interleave(methods, runs, warmup, log, label=f"snapshot {info['key']}")
+    samples = U.interleave(methods, runs, warmup, log, label=f"snapshot {info['key']}", settle=settle_on(db))
     U.remove(out)
     return _result(samples, "lance_snapshot", [n for n, _fn in named[1:]])
 
@@ -264,7 +272,8 @@ def bench_incremental(base, plus, work, runs, warmup):
         named += [(before_name("incremental snapshot"), incremental_before),
                   (before_name("full snapshot"), full_before)]
     methods = [U.Method(name, fn, prepare=lambda: U.fresh_dir(out, "d"), cleanup=U.remove) for name, fn in named]
-    samples = U.interleave(methods, runs, warmup, log, label=f"incremental {plus['key']}")
+    samples = U.interleave(methods, runs, warmup, log, label=f"incremental {plus['key']}",
+                           settle=settle_on(plus["db_path"], prev, rsync_prev))
     U.remove(root)
     res = _result(samples, "incremental snapshot", [n for n, _fn in named[1:]])
     inc = [r["s"] for r in samples["incremental snapshot"]]
@@ -316,7 +325,7 @@ def bench_verify(info, work, runs, warmup):
     methods = [U.Method("lance_verify", verify), U.Method("sha256sum -c", sha256sum),
                U.Method("lance_verify checks=checksums", verify_checksums),
                U.Method("lance_verify, new process", verify_process)]
-    samples = U.interleave(methods, runs, warmup, log, label=f"verify {info['key']}")
+    samples = U.interleave(methods, runs, warmup, log, label=f"verify {info['key']}", settle=settle_on(snap))
     U.remove(root)
     res = _result(samples, "sha256sum -c", ("lance_verify", "lance_verify checks=checksums",
                                             "lance_verify, new process"))
@@ -628,15 +637,25 @@ def headline(res, cfg):
     return "\n".join(lines)
 
 
+FS_TEXT = {
+    "settled": "Before each timed run of items 1-3 (not timed) dirty pages were flushed, the page cache was dropped "
+               "and the method's inputs were read back (`--fs-state settled`): every method found its inputs warm "
+               "and the file system as settled, whatever the method before it had created and deleted.",
+    "as-left": "The page cache was warm for every method; dirty pages were flushed (not timed) before each run, "
+               "and nothing else (`--fs-state as-left`): each method ran on the file system as the previous "
+               "method's clean-up left it, and on ext4 creating files right after many were deleted costs up to "
+               "~20x per file.",
+}
+
+
 def markdown(res, cfg, png_name):
     out = [f"# Benchmarks {res['date']}", "",
            "Made by `make bench` (bench/run_bench.py). Every comparison ran in one process on the same data, "
            "the methods interleaved round by round (a rotating order), so load from other work on the machine "
            "hits them alike; times are medians of %d rounds (after %d warm-up round) with min-max, ratios are "
-           "taken per round. The page cache was warm for every method; dirty pages were flushed (not timed) "
-           "before each run. `lance_snapshot`, `lance_verify` and facts are the collection's own Python "
+           "taken per round. %s `lance_snapshot`, `lance_verify` and facts are the collection's own Python "
            "functions (`take_snapshot`, `verify`, `gather`), called in-process unless a row says "
-           "\"new process\"." % (res["runs"], res["warmup"]), "",
+           "\"new process\"." % (res["runs"], res["warmup"], FS_TEXT[res.get("fs_state", "as-left")]), "",
            "Code: commit %s%s%s." % (res.get("code", {}).get("commit"),
                                      " with local changes" if res.get("code", {}).get("dirty") else "",
                                      "; rows marked \"before\" run lance_snapshot as it was at commit %s, "
@@ -887,6 +906,10 @@ def main(argv=None):
     ap.add_argument("--work", default=None, help="scratch dir on the cache's filesystem (default <cache>/work)")
     ap.add_argument("--date", default=None, help="results file name (default today, UTC)")
     ap.add_argument("--no-profile", action="store_true")
+    ap.add_argument("--fs-state", choices=("settled", "as-left"), default="settled",
+                    help="before each timed run of items 1-3: 'settled' (default) drops the page cache and reads "
+                         "the method's inputs back (needs root), 'as-left' only flushes dirty pages, so a method "
+                         "runs on the file system as the previous method's clean-up left it")
     ap.add_argument("--compare-to", default=None, metavar="REV",
                     help="snapshot and incremental also run lance_snapshot as it was at git revision REV, "
                          "interleaved with the current code (side by side)")
@@ -901,6 +924,10 @@ def main(argv=None):
         return merge_cutover(args)
     if args.rerender:
         return rerender(args)
+    if args.fs_state == "settled" and not U.can_settle():
+        ap.error(f"--fs-state settled drops the page cache through {U.DROP_CACHES}, which this user cannot write; "
+                 "run as root, or pass --fs-state as-left (results then depend on what ran before each method)")
+    FS_STATE["state"] = args.fs_state
     cfg = SMOKE if args.smoke else FULL
     runs = args.runs or (2 if args.smoke else 5)
     args.runs = runs
@@ -927,7 +954,8 @@ def main(argv=None):
     import ansible_collections.openclaw.memory.plugins.module_utils.facts  # noqa: F401
     res = {"date": date, "code": code_version(), "before": BEFORE.get("rev"),
            "started": now.isoformat(timespec="seconds"), "smoke": args.smoke,
-           "runs": runs, "warmup": args.warmup, "machine": U.machine(), "items": items, "datasets": {}}
+           "runs": runs, "warmup": args.warmup, "fs_state": args.fs_state, "machine": U.machine(), "items": items,
+           "datasets": {}}
     try:
         names = cfg["growth"] + cfg["extra"] + ([cfg["facts"]] if "facts" in items else [])
         infos = {}
