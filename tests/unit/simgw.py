@@ -9,9 +9,8 @@ import json
 import os
 import subprocess
 
-from test_snapshot import PYTHON, REPO
+from repo_env import ANSIBLE_PLAYBOOK, PYTHON, REPO, ansible_env
 
-ANSIBLE_PLAYBOOK = os.path.join(REPO, ".venv", "bin", "ansible-playbook")
 SIM_ENV = {"PYTHONPATH": os.pathsep.join([os.path.join(REPO, "tools"), os.path.join(REPO, ".collections")])}
 
 
@@ -62,8 +61,7 @@ def run_play(play, base, evars, result, check=False):
     varfile.write_text(json.dumps(dict(evars, openclaw_memory_python=PYTHON)))
     if result.exists():
         result.unlink()
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_LOCALHOST_WARNING="false")
+    env = ansible_env()
     cmd = [ANSIBLE_PLAYBOOK, "-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=" + PYTHON,
            "-e", "@" + str(varfile), str(play)] + (["--check"] if check else [])
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO, timeout=600, check=False)

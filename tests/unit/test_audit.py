@@ -21,11 +21,11 @@ import pytest
 from ansible_collections.openclaw.memory.plugins.module_utils import audit as A
 from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError
 from ocmlab import fixtures as F
+from repo_env import ANSIBLE, REPO, ansible_env
 
 DIMS = 16
 N = 90
 SEED = 11
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PLUGINS = (F.P.MEMORY_LANCEDB, F.P.MEMORY_LANCEDB_PRO)
 PLANTED_SECRET = re.compile(r"sk-live-[0-9a-f]{32}|AKIA[A-Z2-7]{16}|\b10\.\d+\.\d+\.\d+\b")
 
@@ -344,9 +344,8 @@ def test_summary_lines_for_the_migration_report(planted):
 
 
 def run_module(args, check=False):
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".collections"))
-    cmd = [os.path.join(REPO, ".venv", "bin", "ansible"), "localhost", "-o", "-m", "openclaw.memory.memory_audit",
+    env = ansible_env()
+    cmd = [ANSIBLE, "localhost", "-o", "-m", "openclaw.memory.memory_audit",
            "-a", json.dumps(args)] + (["--check"] if check else [])
     return subprocess.run(cmd, check=False, capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
 

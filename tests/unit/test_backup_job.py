@@ -31,9 +31,8 @@ from ansible_collections.openclaw.memory.plugins.module_utils.common import Memo
 from ansible_collections.openclaw.memory.plugins.module_utils.snapshot import list_snapshots
 from ansible_collections.openclaw.memory.plugins.module_utils.verify import verify
 from ocmlab import fixtures as F
+from repo_env import PYTHON, REPO
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PYTHON = os.path.join(REPO, ".venv", "bin", "python")
 RECEIVER = os.path.join(REPO, "molecule", "backup_cron", "files", "receiver.py")
 TEMPLATE = os.path.join(REPO, "roles", "backup_cron", "templates", "openclaw-memory-backup.j2")
 PLUGIN = "memory-lancedb"

@@ -20,8 +20,8 @@ from ansible_collections.openclaw.memory.plugins.module_utils import cutover as 
 from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError  # noqa: E402
 from ansible_collections.openclaw.memory.plugins.module_utils.snapshot import take_snapshot  # noqa: E402
 from ocmlab import fixtures  # noqa: E402
+from repo_env import ANSIBLE, ANSIBLE_DOC, ANSIBLE_PLAYBOOK, JSON_OUTPUT, PYTHON, REPO, ansible_env  # noqa: E402 - shared helpers
 from simgw import SIM_ENV, Sim  # noqa: E402 - shared helpers
-from test_snapshot import PYTHON, REPO  # noqa: E402
 
 
 class Old:
@@ -139,10 +139,8 @@ def test_the_module_through_ansible(old):
     """Nested options are checked by Ansible, the environment's values never show, the result is the same."""
     args = {"gateway": old.sim.options(environment=dict(SIM_ENV, OCM_TOKEN="sk-cutover-secret-123")),
             "snapshot": old.snapshot("final"), "push": old.push("final")}
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.json")
-    cmd = [os.path.join(REPO, ".venv", "bin", "ansible"), "localhost", "-c", "local", "-e",
+    env = ansible_env(**JSON_OUTPUT, ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.json")
+    cmd = [ANSIBLE, "localhost", "-c", "local", "-e",
            "ansible_python_interpreter=" + PYTHON, "-m", "openclaw.memory.openclaw_cutover", "-a", json.dumps(args)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO, timeout=300, check=False)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
@@ -266,9 +264,8 @@ def test_bad_receive_inputs_fail_before_the_wait(old, new):
 def test_receive_and_cutover_are_exclusive_in_the_module(old, new):
     args = {"gateway": old.sim.options(), "snapshot": old.snapshot("final"),
             "receive": {"path": old.push("final")["dest"], "db_path": new.db}}
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_LOCALHOST_WARNING="false")
-    cmd = [os.path.join(REPO, ".venv", "bin", "ansible"), "localhost", "-c", "local", "-e",
+    env = ansible_env()
+    cmd = [ANSIBLE, "localhost", "-c", "local", "-e",
            "ansible_python_interpreter=" + PYTHON, "-m", "openclaw.memory.openclaw_cutover", "-a", json.dumps(args)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO, timeout=300, check=False)
     assert out.returncode != 0 and "mutually exclusive: receive|gateway" in out.stdout, out.stdout[-2000:]
@@ -302,9 +299,8 @@ def test_one_task_on_both_hosts_even_with_one_fork(old, new, tmp_path):
         push: "{{ old_side.push if inventory_hostname == 'oldhost' else omit }}"
         receive: "{{ new_side if inventory_hostname == 'newhost' else omit }}"
 """)
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_FORKS="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
-    cmd = [os.path.join(REPO, ".venv", "bin", "ansible-playbook"), "-i", str(inv), "-e", "@" + str(evars), str(play)]
+    env = ansible_env(**JSON_OUTPUT, ANSIBLE_FORKS="1")
+    cmd = [ANSIBLE_PLAYBOOK, "-i", str(inv), "-e", "@" + str(evars), str(play)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO, timeout=600, check=False)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     # profile_tasks (ansible.cfg) prints its lines before the JSON document
@@ -325,11 +321,10 @@ def test_ansible_doc_lists_every_sub_option_of_the_shared_options():
     from ansible_collections.openclaw.memory.plugins.module_utils import restore as R
     from ansible_collections.openclaw.memory.plugins.module_utils import snapshot as S
 
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".collections"))
+    env = ansible_env()
     docs = {}
     for module in ("openclaw_cutover", "memory_restore"):
-        out = subprocess.run([os.path.join(REPO, ".venv", "bin", "ansible-doc"), "--json", "openclaw.memory." + module],
+        out = subprocess.run([ANSIBLE_DOC, "--json", "openclaw.memory." + module],
                              capture_output=True, text=True, env=env, cwd=REPO, timeout=120, check=False)
         assert out.returncode == 0, out.stderr
         docs[module] = json.loads(out.stdout)["openclaw.memory." + module]["doc"]["options"]

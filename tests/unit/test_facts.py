@@ -18,8 +18,7 @@ from ansible_collections.openclaw.memory.plugins.module_utils.config import acco
 from ansible_collections.openclaw.memory.plugins.module_utils.facts import cleanup_window_s, gather
 from ansible_collections.openclaw.memory.plugins.module_utils.lance import version_files
 from ocmlab.fixtures import build_state, fake_secret
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from repo_env import ANSIBLE, JSON_OUTPUT, REPO, ansible_env
 
 # --------------------------------------------------------------------------- helpers
 
@@ -498,14 +497,13 @@ def test_bad_input_unreadable_state_and_database(world_dir):
 
 
 def _ansible(args, python=None, check=False):
-    cmd = [os.path.join(REPO, ".venv", "bin", "ansible"), "localhost", "-m", "openclaw.memory.openclaw_memory_facts",
+    cmd = [ANSIBLE, "localhost", "-m", "openclaw.memory.openclaw_memory_facts",
            "-a", args]
     if python:
         cmd += ["-e", f"ansible_python_interpreter={python}"]
     if check:
         cmd.append("--check")
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-               ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_NOCOLOR="1")
+    env = ansible_env(**JSON_OUTPUT)
     env.pop("PYTHONPATH", None)
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300, env=env, check=False)
     start = 0 if proc.stdout.startswith("{") else proc.stdout.index("\n{") + 1  # around profile_tasks' lines

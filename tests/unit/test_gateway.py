@@ -25,12 +25,9 @@ from ansible_collections.openclaw.memory.plugins.module_utils import gateway as 
 from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError
 from ocmlab import fixtures
 from ocmlab import gateway_sim as sim_mod
+from repo_env import ANSIBLE, ANSIBLE_DOC, ANSIBLE_PLAYBOOK, JSON_OUTPUT, PYTHON, REPO, ansible_env
 from simgw import run_play
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PYTHON = os.path.join(REPO, ".venv", "bin", "python")
-ANSIBLE = os.path.join(REPO, ".venv", "bin", "ansible")
-ANSIBLE_DOC = os.path.join(REPO, ".venv", "bin", "ansible-doc")
 SIM_PATH = os.pathsep.join([os.path.join(REPO, "tools"), os.path.join(REPO, ".collections")])
 SECRET = "s3cr3t-Token-4711"
 # The fakes run as the gateway user in the user-switch tests: a Python every account can run.
@@ -716,9 +713,7 @@ def test_command_manager_timeouts_and_failures(sim):
 
 
 def _ansible(args, check=False):
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-               ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_NOCOLOR="1",
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".collections"))
+    env = ansible_env(**JSON_OUTPUT)
     cmd = [ANSIBLE, "localhost", "-c", "local", "-e", "ansible_python_interpreter=" + PYTHON,
            "-m", "openclaw.memory.openclaw_gateway", "-a", json.dumps(args)] + (["--check"] if check else [])
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO, timeout=300, check=False)
@@ -752,8 +747,7 @@ def test_module_through_ansible(sim):
 
 def test_module_doc_renders():
     assert os.path.exists(ANSIBLE_DOC), "no ansible-doc in the venv; run make venv"
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".collections"))
+    env = ansible_env()
     out = subprocess.run([ANSIBLE_DOC, "openclaw.memory.openclaw_gateway"], capture_output=True, text=True, env=env,
                          cwd=REPO, timeout=120, check=False)
     assert out.returncode == 0, out.stderr
@@ -772,9 +766,8 @@ def test_role_is_one_module_call_and_sets_the_same_fact(fakes, tmp_path):
                                       secret=SECRET))
     plays.append(SAVE_PLAY.format(out=facts_file))
     play.write_text("".join(plays))
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".collections"))
-    out = subprocess.run([os.path.join(REPO, ".venv", "bin", "ansible-playbook"), "-i", "localhost,", "-c", "local",
+    env = ansible_env()
+    out = subprocess.run([ANSIBLE_PLAYBOOK, "-i", "localhost,", "-c", "local",
                           "-e", "ansible_python_interpreter=" + PYTHON, str(play)], env=env, capture_output=True,
                          text=True, cwd=REPO, timeout=600, check=False)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]

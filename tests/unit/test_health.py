@@ -14,9 +14,9 @@ import pytest
 from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError
 from ansible_collections.openclaw.memory.plugins.module_utils.health import health, parse_since
 from ocmlab import fixtures as F
+from repo_env import ANSIBLE, REPO, ansible_env
 
 DIMS = 16
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MIGRATED = "2026-09-01T00:00:00Z"  # fixtures' rows are all older (DEFAULT_END_MS)
 
 
@@ -92,15 +92,14 @@ def test_since_formats_and_bad_input(state, tmp_path):
 
 
 def test_module_end_to_end(state):
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".collections"))
+    env = ansible_env()
     args = {"db_path": state["db_path"], "since": MIGRATED, "baseline_total": 20, "expect_growth": True}
-    p = subprocess.run([os.path.join(REPO, ".venv", "bin", "ansible"), "localhost", "-o", "-m",
+    p = subprocess.run([ANSIBLE, "localhost", "-o", "-m",
                         "openclaw.memory.memory_health", "-a", json.dumps(args)],
                        check=False, capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
     assert "FAILED!" in p.stdout and "nothing was stored since the migration" in p.stdout, p.stdout + p.stderr
     args["expect_growth"] = False
-    p = subprocess.run([os.path.join(REPO, ".venv", "bin", "ansible"), "localhost", "-o", "-m",
+    p = subprocess.run([ANSIBLE, "localhost", "-o", "-m",
                         "openclaw.memory.memory_health", "-a", json.dumps(args)],
                        check=False, capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
     assert "SUCCESS" in p.stdout and '"ok": true' in p.stdout, p.stdout + p.stderr

@@ -328,7 +328,7 @@ def test_report_items_read_both_hosts_from_hostvars():
 def _pairing_run(tmp_path, limit=None):
     """migrate.yml's first play on five local hosts (forks 5), then a play on the group it builds that writes the
     group's host order; (completed process, that order)."""
-    from simgw import ANSIBLE_PLAYBOOK, PYTHON, REPO
+    from repo_env import ANSIBLE_PLAYBOOK, PYTHON, REPO, ansible_env
 
     plays = yaml.safe_load(open(os.path.join(REPO, "playbooks", "migrate.yml")))
     order = tmp_path / "order.json"
@@ -342,7 +342,7 @@ def _pairing_run(tmp_path, limit=None):
         "openclaw_new": {"hosts": {"new1": dict(local, openclaw_migrate_from="old2"),
                                    "new2": dict(local, openclaw_migrate_from="old1")}},
         "openclaw_old": {"hosts": {"old1": local, "old2": local, "old3": local}}}}}))
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORKS="5")
+    env = ansible_env(ANSIBLE_FORKS="5")
     cmd = [ANSIBLE_PLAYBOOK, "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "pairing.yml")]
     out = subprocess.run(cmd + (["--limit", limit] if limit else []), env=env, capture_output=True, text=True,
                          cwd=REPO, timeout=300, check=False)

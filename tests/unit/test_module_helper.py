@@ -10,8 +10,7 @@ import os
 import pytest
 from ansible_collections.openclaw.memory.plugins.module_utils import _module as M
 from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from repo_env import REPO
 
 
 class Exited(Exception):

@@ -25,9 +25,9 @@ from ansible_collections.openclaw.memory.plugins.module_utils.verify import veri
 from ocmlab.fixtures import add_memories, build_state, memory_id
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from repo_env import ANSIBLE_DOC, ANSIBLE_PLAYBOOK, JSON_OUTPUT, PYTHON, REPO, ansible_env  # noqa: E402 - shared helpers
 from test_snapshot import tree_state  # noqa: E402 - shared helper
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OLD_PYTHON = os.path.join(REPO, ".cache", "old-reader-venv", "bin", "python")
 PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "old_reader_probe.py")
 DIM = 16
@@ -468,9 +468,7 @@ PLAY = """
 
 
 def _env():
-    return dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="json",
-                ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_NOCOLOR="1",
-                ANSIBLE_PYTHON_INTERPRETER=os.path.join(REPO, ".venv", "bin", "python"))
+    return ansible_env(**JSON_OUTPUT, ANSIBLE_PYTHON_INTERPRETER=PYTHON)
 
 
 def test_modules_through_ansible(tmp_path, dbs):
@@ -481,7 +479,7 @@ def test_modules_through_ansible(tmp_path, dbs):
     bad = json.dumps({"src": dest, "path": str(tmp_path / "other"), "vector_dim": 768})
     play = tmp_path / "play.yml"
     play.write_text(PLAY.format(export=export, imp=imp, bad=bad))
-    out = subprocess.run([os.path.join(REPO, ".venv", "bin", "ansible-playbook"), "-i", "localhost,", "-c", "local",
+    out = subprocess.run([ANSIBLE_PLAYBOOK, "-i", "localhost,", "-c", "local",
                           str(play)], capture_output=True, text=True, env=_env(), cwd=REPO, timeout=300, check=False)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     data, _end = json.JSONDecoder().raw_decode(out.stdout[out.stdout.index("{"):])
@@ -500,7 +498,7 @@ def test_modules_through_ansible(tmp_path, dbs):
 
 @pytest.mark.parametrize("module", ["lance_export", "lance_import"])
 def test_ansible_doc_renders(module):
-    out = subprocess.run([os.path.join(REPO, ".venv", "bin", "ansible-doc"), "openclaw.memory." + module],
+    out = subprocess.run([ANSIBLE_DOC, "openclaw.memory." + module],
                          capture_output=True, text=True, env=_env(), cwd=REPO, timeout=120, check=False)
     assert out.returncode == 0, out.stderr
     assert "OPTIONS" in out.stdout and "RETURN VALUES" in out.stdout and "data_storage_version" in out.stdout

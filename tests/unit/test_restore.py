@@ -20,10 +20,10 @@ from ansible_collections.openclaw.memory.plugins.module_utils import restore as 
 from ansible_collections.openclaw.memory.plugins.module_utils import snapshot as S
 from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError, sha256_file
 from ocmlab import fixtures as F
+from repo_env import ANSIBLE, REPO, ansible_env
 
 DIMS = 16
 EMB = {"provider": "openai", "model": "text-embedding-3-small", "dimensions": DIMS}
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FAST = ["checksums", "structure", "content"]
 
 
@@ -309,9 +309,8 @@ def test_snapshot_without_sums_is_refused(old_snapshot, new_state, tmp_path):
 
 
 def _ansible(args, check=False):
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".collections"))
-    cmd = [os.path.join(REPO, ".venv", "bin", "ansible"), "localhost", "-o", "-m", "openclaw.memory.memory_restore",
+    env = ansible_env()
+    cmd = [ANSIBLE, "localhost", "-o", "-m", "openclaw.memory.memory_restore",
            "-a", json.dumps(args)] + (["--check"] if check else [])
     p = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
     out = p.stdout.strip()

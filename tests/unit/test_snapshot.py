@@ -30,11 +30,10 @@ from ansible_collections.openclaw.memory.plugins.module_utils.checksums import r
 from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError, sha256_file
 from ansible_collections.openclaw.memory.plugins.module_utils.lance import fragment_stats, memory_stats
 from lancedb.index import BTree, IvfPq
+from repo_env import PYTHON, REPO
 
 DIM = 16
 CATEGORIES = ("preference", "fact", "decision", "entity", "other")
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PYTHON = os.path.join(REPO, ".venv", "bin", "python")
 DAY = 86400.0
 
 # --------------------------------------------------------------------------- helpers (shared with the other files)

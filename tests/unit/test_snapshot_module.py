@@ -10,10 +10,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_snapshot import REPO, add_memory, make_db, tree_state  # noqa: E402 - shared helpers
-
-ANSIBLE_PLAYBOOK = os.path.join(REPO, ".venv", "bin", "ansible-playbook")
-ANSIBLE_DOC = os.path.join(REPO, ".venv", "bin", "ansible-doc")
+from repo_env import ANSIBLE_DOC, ANSIBLE_PLAYBOOK, JSON_OUTPUT, PYTHON, REPO, ansible_env  # noqa: E402 - shared helpers
+from test_snapshot import add_memory, make_db, tree_state  # noqa: E402 - shared helpers
 
 PLAY = """
 - hosts: localhost
@@ -39,9 +37,7 @@ PLAY = """
 
 
 def _env():
-    return dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="json",
-                ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_NOCOLOR="1",
-                ANSIBLE_PYTHON_INTERPRETER=os.path.join(REPO, ".venv", "bin", "python"))
+    return ansible_env(**JSON_OUTPUT, ANSIBLE_PYTHON_INTERPRETER=PYTHON)
 
 
 def _results(stdout):

@@ -17,7 +17,8 @@ import lance
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from simgw import ANSIBLE_PLAYBOOK, Sim, run_play  # noqa: E402 - shared helpers
+from repo_env import ANSIBLE_PLAYBOOK  # noqa: E402 - shared helpers
+from simgw import Sim, run_play  # noqa: E402 - shared helpers
 from test_snapshot import assert_equal_at_pin  # noqa: E402
 
 fixtures = pytest.importorskip("ocmlab.fixtures")

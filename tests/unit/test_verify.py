@@ -34,12 +34,12 @@ from ansible_collections.openclaw.memory.plugins.module_utils.lance import (
 from ansible_collections.openclaw.memory.plugins.module_utils.snapshot import take_snapshot
 from lancedb.index import BTree, IvfPq
 from ocmlab.fixtures import add_memories, build_state, memory_id
+from repo_env import ANSIBLE, PYTHON, REPO, ansible_env
 
 DIM = 16
 N = 320
 SEED = 5
 PLUGIN = "memory-lancedb"
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT = ["checksums", "structure", "content", "search"]
 
 # --------------------------------------------------------------------------- helpers
@@ -747,10 +747,9 @@ def test_compare_to_missing(live):
 
 
 def run_module(args, check_mode=False):
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_LOCALHOST_WARNING="false",
-               ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
-    cmd = [os.path.join(REPO, ".venv", "bin", "ansible"), "localhost", "-o", "-m", "openclaw.memory.lance_verify",
-           "-e", "ansible_python_interpreter={}".format(os.path.join(REPO, ".venv", "bin", "python")),
+    env = ansible_env()
+    cmd = [ANSIBLE, "localhost", "-o", "-m", "openclaw.memory.lance_verify",
+           "-e", "ansible_python_interpreter={}".format(PYTHON),
            "-a", json.dumps(args)] + (["--check"] if check_mode else [])
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=300, check=False)
     line = next(x for x in p.stdout.splitlines() if x.startswith("localhost | "))

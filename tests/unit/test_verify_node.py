@@ -22,8 +22,8 @@ import pytest
 from ansible_collections.openclaw.memory.plugins.module_utils import verify as V
 from ansible_collections.openclaw.memory.plugins.module_utils.checksums import write_sums
 from ansible_collections.openclaw.memory.plugins.module_utils.common import sha256_file
+from repo_env import REPO
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NODE_SRC = os.path.join(REPO, "tests", "unit", "node")
 CACHE = os.path.join(REPO, ".cache", "node-verify")
 CLIENT_VERSION = "0.27.2"
