@@ -67,9 +67,12 @@ def settler(paths):
         for top in paths:
             for root, _dirs, files in os.walk(top):
                 for name in files:
-                    with open(os.path.join(root, name), "rb", buffering=0) as f:
-                        while f.read(1 << 20):
-                            pass
+                    try:
+                        with open(os.path.join(root, name), "rb", buffering=0) as f:
+                            while f.read(1 << 20):
+                                pass
+                    except FileNotFoundError:  # a writer's temporary file, renamed meanwhile
+                        continue
 
     return settle
 

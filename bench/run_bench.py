@@ -415,7 +415,7 @@ def bench_cutover(args, wanted):
         return {"status": "not measured yet",
                 "why": "needs the lab (tools/ocmlab/lab.sh) and playbooks/migrate.yml: make bench BENCH_ARGS=--cutover "
                        "or python bench/bench_cutover.py"}
-    return bench_cutover.run(runs=args.runs, n=5000, log=log)
+    return bench_cutover.run(runs=args.runs, n=5000, log=log, fs_state=args.fs_state)
 
 
 # --------------------------------------------------------------------------- targets
@@ -638,9 +638,10 @@ def headline(res, cfg):
 
 
 FS_TEXT = {
-    "settled": "Before each timed run of items 1-3 (not timed) dirty pages were flushed, the page cache was dropped "
-               "and the method's inputs were read back (`--fs-state settled`): every method found its inputs warm "
-               "and the file system as settled, whatever the method before it had created and deleted.",
+    "settled": "Before each timed run of items 1-4 (not timed; item 4: after the lab reset) dirty pages were "
+               "flushed, the page cache was dropped and the method's inputs were read back (`--fs-state settled`): "
+               "every method found its inputs warm and the file system as settled, whatever the method before it "
+               "had created and deleted.",
     "as-left": "The page cache was warm for every method; dirty pages were flushed (not timed) before each run, "
                "and nothing else (`--fs-state as-left`): each method ran on the file system as the previous "
                "method's clean-up left it, and on ext4 creating files right after many were deleted costs up to "
@@ -907,7 +908,7 @@ def main(argv=None):
     ap.add_argument("--date", default=None, help="results file name (default today, UTC)")
     ap.add_argument("--no-profile", action="store_true")
     ap.add_argument("--fs-state", choices=("settled", "as-left"), default="settled",
-                    help="before each timed run of items 1-3: 'settled' (default) drops the page cache and reads "
+                    help="before each timed run of items 1-4: 'settled' (default) drops the page cache and reads "
                          "the method's inputs back (needs root), 'as-left' only flushes dirty pages, so a method "
                          "runs on the file system as the previous method's clean-up left it")
     ap.add_argument("--compare-to", default=None, metavar="REV",
