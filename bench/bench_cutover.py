@@ -315,13 +315,9 @@ def main(argv=None):
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--n", type=int, default=5000)
     ap.add_argument("--json", default=None, help="also write the result here")
-    ap.add_argument("--fs-state", choices=("settled", "as-left"), default="settled",
-                    help="'settled' (default): drop the page cache and read both hosts' states back after each "
-                         "reset (needs root); 'as-left': run on the file system as the reset left it")
+    U.add_fs_state_option(ap, "after each lab reset, for both hosts' states")
     args = ap.parse_args(argv)
-    if args.fs_state == "settled" and not U.can_settle():
-        ap.error(f"--fs-state settled drops the page cache through {U.DROP_CACHES}, which this user cannot write; "
-                 "run as root, or pass --fs-state as-left")
+    U.check_fs_state(ap, args.fs_state)
     res = run(args.runs, args.n, log=lambda m: print(m, file=sys.stderr, flush=True), fs_state=args.fs_state)
     text = json.dumps(res, indent=1, default=str)
     if args.json:

@@ -57,6 +57,21 @@ def can_settle():
     return os.access(DROP_CACHES, os.W_OK)
 
 
+def add_fs_state_option(ap, when):
+    """The scripts' --fs-state option; `when` says when a settle step runs."""
+    ap.add_argument("--fs-state", choices=("settled", "as-left"), default="settled",
+                    help=f"{when}: 'settled' (default) drops the page cache and reads the method's inputs back "
+                         "(needs root); 'as-left' only flushes dirty pages, so a method runs on the file system as "
+                         "what ran before it left it")
+
+
+def check_fs_state(ap, fs_state):
+    """Fail the command line (argparse's error, exit 2) when --fs-state settled cannot drop the page cache."""
+    if fs_state == "settled" and not can_settle():
+        ap.error(f"--fs-state settled drops the page cache through {DROP_CACHES}, which this user cannot write; "
+                 "run as root, or pass --fs-state as-left (results then depend on what ran before each method)")
+
+
 def settler(paths):
     """A settle step for interleave: flush, drop the page cache, then read every file under `paths` back."""
 

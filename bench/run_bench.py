@@ -907,10 +907,7 @@ def main(argv=None):
     ap.add_argument("--work", default=None, help="scratch dir on the cache's filesystem (default <cache>/work)")
     ap.add_argument("--date", default=None, help="results file name (default today, UTC)")
     ap.add_argument("--no-profile", action="store_true")
-    ap.add_argument("--fs-state", choices=("settled", "as-left"), default="settled",
-                    help="before each timed run of items 1-4: 'settled' (default) drops the page cache and reads "
-                         "the method's inputs back (needs root), 'as-left' only flushes dirty pages, so a method "
-                         "runs on the file system as the previous method's clean-up left it")
+    U.add_fs_state_option(ap, "before each timed run of items 1-4 (item 4: after each lab reset)")
     ap.add_argument("--compare-to", default=None, metavar="REV",
                     help="snapshot and incremental also run lance_snapshot as it was at git revision REV, "
                          "interleaved with the current code (side by side)")
@@ -925,9 +922,7 @@ def main(argv=None):
         return merge_cutover(args)
     if args.rerender:
         return rerender(args)
-    if args.fs_state == "settled" and not U.can_settle():
-        ap.error(f"--fs-state settled drops the page cache through {U.DROP_CACHES}, which this user cannot write; "
-                 "run as root, or pass --fs-state as-left (results then depend on what ran before each method)")
+    U.check_fs_state(ap, args.fs_state)
     FS_STATE["state"] = args.fs_state
     cfg = SMOKE if args.smoke else FULL
     runs = args.runs or (2 if args.smoke else 5)
