@@ -9,7 +9,7 @@ import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError, sha256_file
+from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError, sha256_size
 
 SUMS_NAME = "SHA256SUMS"
 _LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
@@ -97,10 +97,9 @@ def vouched_size(path, digest, entry):
 
 def _check_one(root, rel, digest):
     """(rel, size, state) with state 'ok', 'bad' or 'missing'."""
-    p = os.path.join(root, rel)
     try:
-        size = os.path.getsize(p)
-        return rel, size, "ok" if sha256_file(p) == digest else "bad"
+        have, size = sha256_size(os.path.join(root, rel))
+        return rel, size, "ok" if have == digest else "bad"
     except FileNotFoundError:
         return rel, 0, "missing"
     except (IsADirectoryError, PermissionError):

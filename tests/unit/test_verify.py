@@ -12,6 +12,7 @@ in test_verify_node.py.
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -788,3 +789,19 @@ def test_module_bad_input(tmp_path):
                           "or a LanceDB database dir" % (tmp_path / "missing"))
     status, out = run_module({"path": str(tmp_path), "checks": ["nope"]})
     assert status == "FAILED!" and "value of checks must be one or more of" in out["msg"]
+
+
+def test_verify_sums_states_of_listed_files(tmp_path):
+    """verify_sums: each listed path is counted as it is: matching (bytes added up), differing, missing, or a
+    directory where a file was listed (bad, not a crash); an unlisted file is extra."""
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    (root / "good").write_bytes(b"x" * 70000)
+    (root / "flip").write_bytes(b"abc")
+    (root / "stray").write_bytes(b"")
+    sums = {"good": hashlib.sha256(b"x" * 70000).hexdigest(), "flip": hashlib.sha256(b"abd").hexdigest(),
+            "gone": hashlib.sha256(b"").hexdigest(), "sub": hashlib.sha256(b"").hexdigest()}
+    for workers in (1, 4):
+        r = verify_sums(str(root), sums, workers=workers)
+        assert (r["bad"], r["missing"], r["extra"]) == (["flip", "sub"], ["gone"], ["stray"])
+        assert (r["ok"], r["files"], r["bytes"]) == (False, 4, 70003)
