@@ -252,6 +252,10 @@ options:
         and wait until it runs, in the same task - the options of M(openclaw.memory.openclaw_gateway) but C(state),
         listed below (the gateway role's entry point C(options) sets them as the fact C(openclaw_gateway_options)).
         Checked before anything is staged.
+      - When there is something to switch and the gateway runs (its status command says so), the task fails
+        before anything is staged, in check mode too, naming the gateway and the fix (stop it first), because a switch
+        under a running gateway would leave what it writes afterwards in the copy set aside. A snapshot already
+        in place needs no stop.
       - If the gateway does not come up after a switch this task made, it is stopped again and the switch undone -
         the original database back in place, the restored copy kept as C(<db_path>.failed-restore-<timestamp>) -
         and the task fails saying so (RV(rolled_back)). The gateway is then stopped, as it was before the task.

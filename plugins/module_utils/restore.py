@@ -515,8 +515,9 @@ def restore_snapshot(snapshot, db_path, workspace=None, owner=None, group=None, 
     did.
     """
     gateway = Gateway(**start_gateway) if start_gateway is not None else None  # its options checked first
+    guard = (lambda: _refuse_if_running(gateway, db_path)) if gateway is not None else None
     result = _restore(snapshot, db_path, workspace, owner, group, dir_mode, file_mode, checks, expect, force,
-                      check_mode, stamp)
+                      check_mode, stamp, guard)
     if gateway is not None:
         _start_on_it(gateway, result, check_mode)
     return result
@@ -528,6 +529,21 @@ def failure_details(error):
     details = dict(error.details)
     partial = details.pop("result", None) or {}
     return dict(details, verify=partial.get("verify"))
+
+
+def _refuse_if_running(gateway, db_path):
+    """Fail before anything is staged when the gateway that start_gateway names is running: the switch would
+    happen under it, and what it wrote after the rename would land in the set-aside copy."""
+    if gateway.manager == "none":
+        return
+    p = gateway.probe()
+    if p.running:
+        raise MemoryToolError(
+            "the gateway (%s) is running (status: %s): restoring would switch '%s' under it, and what it writes "
+            "after the switch would land in the copy set aside. Stop it first (module "
+            "openclaw.memory.openclaw_gateway with state=stopped, or role openclaw.memory.gateway); start_gateway "
+            "then starts it on the restored copy. Nothing was changed" % (gateway.label, p.summary, db_path),
+            rolled_back=False)
 
 
 def _start_on_it(gateway, result, check_mode):
@@ -554,7 +570,7 @@ def _start_on_it(gateway, result, check_mode):
 
 
 def _restore(snapshot, db_path, workspace, owner, group, dir_mode, file_mode, checks, expect, force, check_mode,
-             stamp):
+             stamp, guard=None):
     started = time.monotonic()
     snapshot, db_path, workspace, checks, dir_mode, file_mode, stamp, meta, sums = _inputs(
         snapshot, db_path, workspace, checks, dir_mode, file_mode, stamp)
@@ -595,6 +611,8 @@ def _restore(snapshot, db_path, workspace, owner, group, dir_mode, file_mode, ch
         result["state"] = "moved_on" if "moved_on" in states.values() else "same"
         result["duration_s"] = round(time.monotonic() - started, 3)
         return result
+    if guard is not None:  # only when something would be switched: a restore already in place needs no stop
+        guard()
     result["changed"] = True
     result["state"] = "restored"
     if check_mode:

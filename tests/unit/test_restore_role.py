@@ -183,3 +183,19 @@ def test_a_gateway_that_does_not_come_up_on_a_snapshot_already_in_place_is_not_r
     assert "The database in place was not changed by this restore (it already held the snapshot)" in e.value.msg
     assert e.value.details["rolled_back"] is False
     assert ids(host.db) == in_place == ids(host.snapshot) and not host.sim.running()
+
+
+def test_a_running_gateway_is_refused_before_anything_is_staged(host):
+    """memory_restore with start_gateway does not switch the database under a gateway that runs (its writes
+    after the rename would land in the set-aside copy): it fails, in check mode too, and changes nothing."""
+    assert host.sim.running()
+    names = sorted(os.listdir(os.path.dirname(host.db)))
+    for check_mode in (True, False):
+        with pytest.raises(MemoryToolError) as e:
+            R.restore_snapshot(host.snapshot, host.db, checks=("checksums",), start_gateway=host.sim.options(),
+                               check_mode=check_mode)
+        assert "the gateway (command) is running" in e.value.msg
+        assert "Stop it first (module openclaw.memory.openclaw_gateway with state=stopped" in e.value.msg
+        assert host.db in e.value.msg and e.value.details["rolled_back"] is False
+    assert sorted(os.listdir(os.path.dirname(host.db))) == names and not os.path.exists(R.journal_path(host.db))
+    assert host.sim.running() and not ids(host.snapshot) <= ids(host.db)
