@@ -61,6 +61,7 @@ DEFAULT_MAX_ROWS_NEAR = 20000
 DEFAULT_LIMIT = 50
 EXCERPT_CHARS = 80
 DAY_MS = 86_400_000
+MAX_STALE_DAYS = 36500  # a century back (further would leave the range of dates)
 
 BLOCK = 1024  # rows per side of one block of the all-pairs products (4 MB of float32 products)
 LSH_BANDS = 16
@@ -249,7 +250,7 @@ def audit(path, table=None, near_duplicate_threshold=DEFAULT_THRESHOLD, low_impo
     max_rows_near = _count(max_rows_near, "max_rows_near", 1, "e.g. 20000")
     limit = _count(limit, "limit", 0, "use 0 for counts only")
     if stale_days is not None:
-        stale_days = _number(stale_days, "stale_days", 0.0, float("inf"), False, "use a number of days, e.g. 90")
+        stale_days = _number(stale_days, "stale_days", 0.0, MAX_STALE_DAYS, False, "use a number of days, e.g. 90")
     require_lance()
     tables = check_db_dir(path, DB_HINT)
     name = _pick_table(path, tables, table)

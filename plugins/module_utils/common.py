@@ -129,15 +129,29 @@ def nearest_existing(path):
     return path
 
 
-def parse_time(value, what):
-    """Epoch seconds from ISO 8601 ('2026-09-01T03:00:00Z', '2026-09-01'; naive = UTC) or epoch seconds.
+MAX_EPOCH_S = 253402300799  # 9999-12-31T23:59:59Z, the last second datetime can hold
+MS_FROM = 1e11  # parse_time(ms_too=True): epoch values above this are milliseconds
+
+
+def parse_time(value, what, ms_too=False):
+    """Epoch seconds from ISO 8601 ('2026-09-01T03:00:00Z', '2026-09-01'; naive = UTC) or epoch seconds
+    (`ms_too`: a number above 1e11, a time after the year 5138 in seconds, is taken as epoch milliseconds).
 
     `what` names the option in the error, e.g. "--now" or "since".
     """
     try:
-        return float(value)
+        seconds = float(value)
     except (TypeError, ValueError):
         pass
+    else:
+        if ms_too and seconds > MS_FROM:
+            seconds /= 1000.0
+        if not 0 <= seconds <= MAX_EPOCH_S:  # also nan and inf
+            hint = " (%r looks like milliseconds: divide by 1000)" % value if (
+                not ms_too and MAX_EPOCH_S < seconds < 1e15) else ""
+            raise MemoryToolError("%s %r is not a time: epoch seconds must lie between 0 and %d (9999-12-31)%s; or "
+                                  "use ISO 8601 (2026-09-01T03:00:00Z)" % (what, value, MAX_EPOCH_S, hint))
+        return seconds
     text = str(value).strip().replace("Z", "+00:00")
     try:
         dt = datetime.datetime.fromisoformat(text)

@@ -37,11 +37,15 @@ def parse_since(value):
     """Epoch ms from an ISO 8601 time ('2026-09-01T03:00:00Z'), epoch seconds or epoch ms; None stays None."""
     if value in (None, ""):
         return None
-    v = parse_time(value, "since")
-    return v if v > 1e11 else v * 1000.0  # epoch seconds before ~1973 given in ms are not plausible here
+    return parse_time(value, "since", ms_too=True) * 1000.0
 
 
 def _categories(plugin):
+    if plugin and not (PLUGINS.get(plugin) or {}).get("categories"):
+        known = ", ".join(sorted(n for n, s in PLUGINS.items() if s["categories"]))
+        raise MemoryToolError("plugin %r is not a memory plugin with a LanceDB table (%s); pass what "
+                              "openclaw_memory_facts reports as plugin, or omit plugin to accept any known category"
+                              % (plugin, known))
     spec = PLUGINS.get(plugin) if plugin else None
     if spec and spec["categories"]:
         return tuple(spec["categories"])
@@ -71,6 +75,7 @@ def health(db_path, plugin=None, dimensions=None, since=None, baseline_total=Non
     """
     require_lance()
     since_ms = parse_since(since)
+    cats = _categories(plugin)
     tables = check_db_dir(db_path, "; pass the memory plugin's dbPath (openclaw_memory_facts reports it as db_path)")
     if TABLE not in tables:
         raise MemoryToolError("Database '%s' has no '%s' table (it holds: %s)"
@@ -79,7 +84,6 @@ def health(db_path, plugin=None, dimensions=None, since=None, baseline_total=Non
     info = table_info(ds)
     names = ds.schema.names
     created = created_column(names)
-    cats = _categories(plugin)
     checks = {}
     problems = []
 

@@ -73,7 +73,8 @@ options:
   stale_days:
     description:
       - Also list the memories naming infrastructure that are older than this many days as
-        C(stale_infrastructure). Needs the creation-time column (C(createdAt) or C(timestamp)).
+        C(stale_infrastructure). Needs the creation-time column (C(createdAt) or C(timestamp)). From V(0) to
+        V(36500) (a century).
     type: float
   limit:
     description:

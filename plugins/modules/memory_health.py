@@ -35,7 +35,8 @@ options:
     type: path
     required: true
   plugin:
-    description: C(memory-lancedb) or C(memory-lancedb-pro), for the categories it knows; default any known category.
+    description: C(memory-lancedb) or C(memory-lancedb-pro), for the categories it knows (another name fails);
+      default any known category.
     type: str
   dimensions:
     description: The configured embedding dimensions (facts C(embedding.dimensions)); default the table's own.

@@ -304,7 +304,10 @@ def test_bad_input_is_named(planted, tmp_path):
          "[0, 1], e.g. 0.3"),
         ({"path": db, "max_rows_near": 0}, "max_rows_near 0 must be an integer >= 1; e.g. 20000"),
         ({"path": db, "limit": -1}, "limit -1 must be an integer >= 0; use 0 for counts only"),
-        ({"path": db, "stale_days": -3}, "stale_days -3 is out of range [0, inf]; use a number of days, e.g. 90"),
+        ({"path": db, "stale_days": -3}, "stale_days -3 is out of range [0, 36500]; use a number of days, e.g. 90"),
+        ({"path": db, "stale_days": "inf"}, "stale_days 'inf' is out of range [0, 36500]; use a number of days"),
+        ({"path": db, "stale_days": 1e6}, "stale_days 1000000.0 is out of range [0, 36500]; use a number of days"),
+        ({"path": db, "stale_days": "nan"}, "stale_days 'nan' is out of range [0, 36500]; use a number of days"),
     ]
     for kwargs, msg in cases:
         path = kwargs.pop("path")

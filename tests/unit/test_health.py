@@ -11,7 +11,7 @@ import subprocess
 import lance
 import pyarrow as pa
 import pytest
-from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError
+from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError, parse_time
 from ansible_collections.openclaw.memory.plugins.module_utils.health import health, parse_since
 from ocmlab import fixtures as F
 from repo_env import ANSIBLE, REPO, ansible_env
@@ -89,6 +89,25 @@ def test_since_formats_and_bad_input(state, tmp_path):
         health(state["db_path"], since="yesterday")
     with pytest.raises(MemoryToolError, match="does not exist"):
         health(str(tmp_path / "nope"))
+    # Numbers a date cannot hold name the value and the range instead of failing inside Lance or the clock.
+    for bad in ("nan", "inf", "-inf", "1e20", -5):
+        with pytest.raises(MemoryToolError) as e:
+            health(state["db_path"], since=bad)
+        assert e.value.msg.startswith("since %r is not a time: epoch seconds must lie between 0 and 253402300799 "
+                                      "(9999-12-31)" % bad), e.value.msg
+    with pytest.raises(MemoryToolError) as e:
+        health(state["db_path"], plugin="memory-lancdb")
+    assert e.value.msg == ("plugin 'memory-lancdb' is not a memory plugin with a LanceDB table (memory-lancedb, "
+                           "memory-lancedb-pro); pass what openclaw_memory_facts reports as plugin, or omit plugin "
+                           "to accept any known category")
+
+
+def test_parse_time_range_and_milliseconds_hint():
+    assert parse_time("1788220800", "--now") == 1788220800.0 == parse_time("2026-09-01", "--now")
+    assert parse_time(1788220800000, "since", ms_too=True) == 1788220800.0
+    with pytest.raises(MemoryToolError) as e:
+        parse_time(1788220800000, "--now")
+    assert "(1788220800000 looks like milliseconds: divide by 1000)" in e.value.msg
 
 
 def test_module_end_to_end(state):
