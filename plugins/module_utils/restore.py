@@ -66,6 +66,7 @@ from ansible_collections.openclaw.memory.plugins.module_utils.common import (
     write_json_atomic,
 )
 from ansible_collections.openclaw.memory.plugins.module_utils.gateway import Gateway
+from ansible_collections.openclaw.memory.plugins.module_utils.lance import list_tables, manifest_relpath
 from ansible_collections.openclaw.memory.plugins.module_utils.snapshot import (
     META_NAME,
     WORKSPACE_DIR,
@@ -217,7 +218,8 @@ def _parts(snapshot, sums, db_path, workspace):
 
 
 def _compare(part):
-    """'same' (target holds exactly the snapshot's files), 'moved_on' (them plus newer files), or 'differs'."""
+    """('same', []): the target holds the snapshot's files (a database: maybe with older history too);
+    ('moved_on', [what is newer]): a database that holds them and was written to since; else ('differs', extra)."""
     target = part["target"]
     if not os.path.lexists(target):
         return "differs", []
@@ -242,8 +244,32 @@ def _compare(part):
     if not extra:
         return "same", []
     if part["kind"] == "database":
-        return "moved_on", sorted(extra)
+        newer = _newer_than_snapshot(target, part.get("versions"))
+        if newer is None:  # a snapshot that does not record its versions: any file it lacks is newer
+            return "moved_on", ["%d newer files, e.g. %s" % (len(extra), sorted(extra)[0])]
+        # Only older history (a history=latest snapshot leaves earlier versions out) is still the same state.
+        return ("moved_on", newer) if newer else ("same", [])
     return "differs", sorted(extra)
+
+
+def _newer_than_snapshot(db_dir, versions):
+    """What the database `db_dir` holds beyond the snapshot's tables at their `versions` ({table: version}): a
+    later version of one of them (Lance numbers versions one by one) or another table; None when `versions`
+    is not known."""
+    if not versions or not all(isinstance(v, int) for v in versions.values()):
+        return None
+    newer = []
+    for name, table_dir in list_tables(db_dir).items():
+        if name not in versions:
+            newer.append("table %s, which the snapshot does not hold" % name)
+            continue
+        try:
+            manifest_relpath(table_dir, versions[name] + 1)
+        except MemoryToolError:
+            continue
+        newer.append("table %s has version %d and later; the snapshot holds version %d"
+                     % (name, versions[name] + 1, versions[name]))
+    return newer
 
 
 # --------------------------------------------------------------------------- staging and verification
@@ -442,6 +468,9 @@ def _check_inputs(snapshot, db_path, workspace, checks):
         raise MemoryToolError("Snapshot '%s' does not exist or is not a directory; transfer it to this host first "
                               "(openclaw.memory.transfer)" % snapshot)
     meta = read_snapshot_meta(snapshot)
+    if meta is None and os.path.isfile(os.path.join(snapshot, META_NAME)):
+        raise MemoryToolError("'%s' has a %s that lance_snapshot did not write as it is (not valid JSON, or not its "
+                              "format): the snapshot is damaged; take or transfer it again" % (snapshot, META_NAME))
     if meta is None:
         raise MemoryToolError("'%s' is not a complete snapshot: it has no SNAPSHOT.json written by lance_snapshot; "
                               "an interrupted transfer leaves such a directory: transfer it again" % snapshot)
@@ -457,6 +486,14 @@ def _check_inputs(snapshot, db_path, workspace, checks):
         raise MemoryToolError("db_path '%s' is a file, not a database directory; move it away or fix db_path" % db_path)
     if workspace is not None and not os.path.isabs(workspace):
         raise MemoryToolError("workspace '%s' must be an absolute path" % workspace)
+    if workspace is not None and os.path.lexists(workspace) and not os.path.isdir(workspace):
+        raise MemoryToolError("workspace '%s' is a file, not a directory; give the agent's workspace directory "
+                              "(openclaw_memory_facts reports it as workspace.path)" % workspace)
+    for name, value in (("db_path", db_path), ("workspace", workspace)):
+        parent = nearest_existing(os.path.dirname(value)) if value else None
+        if parent and not os.path.isdir(parent):
+            raise MemoryToolError("%s '%s' cannot be created: '%s' is a file, not a directory; fix %s"
+                                  % (name, value, parent, name))
     unknown = [c for c in checks if c not in ALL_CHECKS]
     if unknown:
         raise MemoryToolError("verify_checks has unknown check(s) %s; choose from %s" % (
@@ -579,6 +616,7 @@ def _restore(snapshot, db_path, workspace, owner, group, dir_mode, file_mode, ch
     if not check_mode:
         _recover(db_path, warnings)
     states = {}
+    parts[0]["versions"] = {n: t.get("version") for n, t in (meta.get("tables") or {}).items()}
     for part in parts:
         part["state"], part["extra"] = _compare(part)
         states[part["target"]] = part["state"]
@@ -604,9 +642,9 @@ def _restore(snapshot, db_path, workspace, owner, group, dir_mode, file_mode, ch
                                 "files": len(part["sums"]), "restore": part in todo})
         if part["state"] == "moved_on" and not force:
             warnings.append(
-                "'%s' already holds snapshot %s and has moved on since (%d newer files, e.g. %s): left as is; "
+                "'%s' already holds snapshot %s and has moved on since (%s): left as is; "
                 "force=true would roll it back to the snapshot (the current state is kept as %s<timestamp>)"
-                % (part["target"], meta.get("name"), len(part["extra"]), part["extra"][0], ASIDE_TAG))
+                % (part["target"], meta.get("name"), "; ".join(part["extra"]), ASIDE_TAG))
     if not todo:
         result["state"] = "moved_on" if "moved_on" in states.values() else "same"
         result["duration_s"] = round(time.monotonic() - started, 3)

@@ -172,7 +172,7 @@ undone:
   elements: dict
 journal:
   description: Path of the restore journal.
-  returned: always
+  returned: with O(state=restored) or O(state=rolled_back)
   type: str
 duration_s:
   description: Wall time in seconds.

@@ -144,11 +144,30 @@ def test_database_that_moved_on_is_left_alone_unless_forced(old_snapshot, new_st
     F.add_memories(db, F.P.MEMORY_LANCEDB, 2, seed=11, start_index=100)  # the new gateway wrote two memories
     r = R.restore_snapshot(old_snapshot["snapshot"], db, checks=FAST, stamp="T2")
     assert r["changed"] is False and r["state"] == "moved_on"
-    assert "has moved on since" in r["warnings"][0] and "force=true" in r["warnings"][0]
+    v = r["tables"]["memories"]["version"]
+    assert ("has moved on since (table memories has version %d and later; the snapshot holds version %d)"
+            % (v + 1, v)) in r["warnings"][0] and "force=true" in r["warnings"][0]
     assert rows(db) == 26
     forced = R.restore_snapshot(old_snapshot["snapshot"], db, checks=FAST, force=True, stamp="T3")
     assert forced["changed"] and rows(db) == 24
     assert rows(db + ".pre-restore-T3") == 26  # the newer state is kept, not deleted
+
+
+def test_older_history_than_the_snapshot_is_not_moving_on(new_state, tmp_path):
+    """A history=latest snapshot leaves earlier versions out: restoring it onto the database it was taken from
+    finds that database in the same state (no warning, nothing done), until a new version is written."""
+    db = new_state["db_path"]
+    snap = S.take_snapshot(db, str(tmp_path / "snaps"))
+    older = set(tree(db)) - set(tree(snap["snapshot"]))
+    assert any("_versions/" in rel for rel in older)  # the history the snapshot left out is there
+    r = R.restore_snapshot(snap["snapshot"], db, checks=FAST)
+    assert (r["changed"], r["state"], r["warnings"]) == (False, "same", [])
+    assert tree(db) == new_state["before_db"]
+    F.add_memories(db, F.P.MEMORY_LANCEDB, 1, seed=12, start_index=50)
+    again = R.restore_snapshot(snap["snapshot"], db, checks=FAST)
+    v = snap["tables"]["memories"]["version"]
+    assert again["state"] == "moved_on" and ("table memories has version %d and later; the snapshot holds "
+                                             "version %d" % (v + 1, v)) in again["warnings"][0]
 
 
 # --------------------------------------------------------------------------- failures leave the live database alone
@@ -289,11 +308,24 @@ def test_bad_inputs_name_the_value_and_the_fix(old_snapshot, new_state, tmp_path
     a_file = tmp_path / "afile"
     a_file.write_text("x")
     cases.append(({"snapshot": snap, "db_path": str(a_file)}, "is a file, not a database directory"))
+    cases.append(({"snapshot": snap, "db_path": str(a_file / "db")},
+                  "db_path '%s/db' cannot be created: '%s' is a file, not a directory; fix db_path" % (a_file, a_file)))
+    ws = new_state["workspace"]["path"]
+    cases.append(({"snapshot": snap, "db_path": db, "workspace": str(a_file)},
+                  "workspace '%s' is a file, not a directory; give the agent's workspace directory" % a_file))
+    cases.append(({"snapshot": snap, "db_path": db, "workspace": str(a_file / "ws" / "deeper")},
+                  "workspace '%s/ws/deeper' cannot be created: '%s' is a file" % (a_file, a_file)))
+    damaged = tmp_path / "damaged"
+    subprocess.run(["cp", "-a", snap, str(damaged)], check=True)
+    (damaged / "SNAPSHOT.json").write_text("{not json")
+    cases.append(({"snapshot": str(damaged), "db_path": db}, "'%s' has a SNAPSHOT.json that lance_snapshot did not "
+                  "write as it is (not valid JSON, or not its format): the snapshot is damaged" % damaged))
     for kwargs, text in cases:
         with pytest.raises(MemoryToolError) as e:
             R.restore_snapshot(**kwargs)
         assert text in e.value.msg, (kwargs, e.value.msg)
-    assert tree(db) == new_state["before_db"]
+    assert tree(db) == new_state["before_db"] and a_file.read_text() == "x"
+    assert sha256_file(os.path.join(ws, "MEMORY.md")) == new_state["before_md"]
 
 
 def test_snapshot_without_sums_is_refused(old_snapshot, new_state, tmp_path):
