@@ -691,10 +691,10 @@ def test_rsync_refuses_to_overwrite_a_different_remote_snapshot_and_names_ssh_er
 def render_command(tmp):
     """The role's entry-script template, rendered as the role would (venv python, lib dir = the repo checkout)."""
     jinja2 = pytest.importorskip("jinja2")
-    env = jinja2.Environment(keep_trailing_newline=True)
+    env = jinja2.Environment(keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
     env.filters["to_json"] = json.dumps
-    text = env.from_string(read_text(TEMPLATE)).render(openclaw_backup_python=PYTHON,
-                                                       openclaw_backup_lib_dir=os.path.join(REPO, ".collections"))
+    text = env.from_string(read_text(TEMPLATE)).render(openclaw_backup_cron_python=PYTHON,
+                                                       openclaw_backup_cron_lib_dir=os.path.join(REPO, ".collections"))
     path = tmp / "openclaw-memory-backup"
     path.write_text(text)
     path.chmod(0o755)
@@ -795,7 +795,7 @@ def test_the_role_copies_exactly_what_the_command_imports():
                 elif node.module == prefix[:-1]:
                     todo.extend(alias.name for alias in node.names)
     with open(os.path.join(REPO, "roles", "backup_cron", "vars", "main.yml"), encoding="utf-8") as f:
-        listed = yaml.safe_load(f)["__openclaw_backup_module_utils"]
+        listed = yaml.safe_load(f)["__openclaw_backup_cron_module_utils"]
     assert sorted(listed) == sorted(n + ".py" for n in seen)
 
 

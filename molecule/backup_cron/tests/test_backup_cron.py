@@ -74,10 +74,10 @@ def secrets(hv):
     return {
         k: hv[k]
         for k in (
-            "openclaw_backup_s3_access_key",
-            "openclaw_backup_s3_secret_key",
-            "openclaw_backup_telegram_token",
-            "openclaw_backup_webhook_url",
+            "openclaw_backup_cron_s3_access_key",
+            "openclaw_backup_cron_s3_secret_key",
+            "openclaw_backup_cron_telegram_token",
+            "openclaw_backup_cron_webhook_url",
         )
     }
 
@@ -255,7 +255,7 @@ def test_the_s3_copy_comes_back_whole(old):
 def test_every_run_was_announced_on_the_webhook_and_telegram(hv):
     msgs = received()
     hooks = [m for m in msgs if m["path"] == "/hooks/ocmlab-webhook-token-93e1"]
-    tgs = [m for m in msgs if m["path"] == "/bot%s/sendMessage" % hv["openclaw_backup_telegram_token"]]
+    tgs = [m for m in msgs if m["path"] == "/bot%s/sendMessage" % hv["openclaw_backup_cron_telegram_token"]]
     assert len(hooks) == len(tgs) == DAYS + 1  # the cron-line run and ten simulated days
     assert all(m["body"]["ok"] for m in hooks)
     assert all(m["body"]["chat_id"] == "4242" for m in tgs)
@@ -368,7 +368,7 @@ def test_secrets_never_reach_the_ansible_output_and_the_role_stays_idempotent(in
 
 def test_state_absent_removes_the_schedule_but_never_the_backups(old, inventory):
     kept = old.check_output("ls -1 %s" % BACKUPS).split()
-    rc, out = run_playbook(inventory, "-e", "openclaw_backup_state=absent")
+    rc, out = run_playbook(inventory, "-e", "openclaw_backup_cron_state=absent")
     assert rc == 0, out[-3000:]
     for path in (
         CRON,
@@ -381,5 +381,5 @@ def test_state_absent_removes_the_schedule_but_never_the_backups(old, inventory)
         assert not old.file(path).exists, path
     assert old.check_output("ls -1 %s" % BACKUPS).split() == kept and len(kept) == 7
     assert old.file(STATUS).exists and old.file(LOG).exists
-    rc, out = run_playbook(inventory, "-e", "openclaw_backup_state=absent")
+    rc, out = run_playbook(inventory, "-e", "openclaw_backup_cron_state=absent")
     assert rc == 0 and "changed=0" in out
