@@ -99,7 +99,7 @@ def test_cold_backup_stops_and_restarts_the_gateway(lab):
     assert_equal_at_pin(res["snapshot"], lab.db, res["tables"])
 
 
-def test_failed_cold_snapshot_still_restarts_the_gateway(lab):
+def test_bad_cold_snapshot_input_fails_before_the_gateway_stops(lab):
     if not lab.sim.running():
         assert lab.sim("start").returncode == 0
     pid = lab.sim.pid()
@@ -108,8 +108,26 @@ def test_failed_cold_snapshot_still_restarts_the_gateway(lab):
     out, res = lab.run(openclaw_backup_consistency="cold", openclaw_backup_dest=str(not_a_dir))
     assert out.returncode != 0 and res is None
     assert "dest '%s' is a file; dest must be a directory that holds snapshots" % not_a_dir in out.stdout
-    assert "Start the gateway again, also when the snapshot failed" in out.stdout
-    assert lab.sim.running() and lab.sim.pid() != pid, "the gateway must run again after a failed cold backup"
+    assert "Stop the gateway before the snapshot" not in out.stdout
+    assert lab.sim.running() and lab.sim.pid() == pid, "a bad input must fail before the gateway is stopped"
+
+
+def test_failed_cold_snapshot_still_restarts_the_gateway(lab):
+    if not lab.sim.running():
+        assert lab.sim("start").returncode == 0
+    pid = lab.sim.pid()
+    # A failure only the real run meets: the stop command itself turns dest into a file after the check.
+    dest = lab.base / "dest-broken-at-stop"
+    stop = "sh -c '%s && rm -rf %s && touch %s'" % (lab.sim.cmd("stop"), dest, dest)
+    try:
+        out, res = lab.run(openclaw_backup_consistency="cold", openclaw_backup_dest=str(dest),
+                           openclaw_gateway_stop_command=stop)
+        assert out.returncode != 0 and res is None
+        assert "dest '%s' is a file; dest must be a directory that holds snapshots" % dest in out.stdout
+        assert "Start the gateway again, also when the snapshot failed" in out.stdout
+        assert lab.sim.running() and lab.sim.pid() != pid, "the gateway must run again after a failed cold backup"
+    finally:
+        dest.unlink(missing_ok=True)
 
 
 def test_idempotent_and_check_mode_with_the_gateway_stopped(lab):
