@@ -117,6 +117,7 @@ options:
       - Directory that holds the snapshots, created (mode O(dir_mode)) when missing.
       - Must not be inside O(src). Only complete snapshots made by this module are ever considered or
         removed there; other content is left alone.
+      - Not created when an option is refused; when a run that created it fails, it is removed again.
     type: path
     required: true
   name:
@@ -129,9 +130,9 @@ options:
   link_dest:
     description:
       - Snapshot to hard-link unchanged files from. V(auto) is the newest complete snapshot of O(src) in
-        O(dest) (else the newest of any source), V(none) copies everything, or a snapshot directory path
-        (hard links need it on the same filesystem as O(dest); otherwise files are copied and a warning
-        is returned).
+        O(dest) (else the newest of any source), V(none) copies everything, or the path of a complete
+        snapshot directory made by this module (anything else is refused; hard links need it on the same
+        filesystem as O(dest); otherwise files are copied and a warning is returned).
     type: str
     default: auto
   history:
@@ -180,7 +181,8 @@ options:
         like every option value it would be echoed in the task's invocation.
     type: dict
   probes:
-    description: How many spot-check memories (deterministic choice) to record in C(SNAPSHOT.json).
+    description: How many spot-check memories (deterministic choice) to record in C(SNAPSHOT.json); 0 or more
+      (V(0) records none).
     type: int
     default: 3
   lock_timeout:

@@ -24,10 +24,13 @@ from ansible_collections.openclaw.memory.plugins.module_utils.common import (
 )
 from ansible_collections.openclaw.memory.plugins.module_utils.config import account, discover
 from ansible_collections.openclaw.memory.plugins.module_utils.lance import (
+    VERIFY_HINT,
     check_db_dir,
+    check_probes,
     error_text,
     lib_versions,
     memory_stats,
+    missing_files_text,
     open_table,
     referenced_stat,
     require_lance,
@@ -43,7 +46,6 @@ from ansible_collections.openclaw.memory.plugins.module_utils.plugins import (
 
 STAT_KEYS = ("total", "by_category", "by_agent", "by_scope", "oldest", "newest")
 DAILY_NOTE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:-.+)?\.md$")
-VERIFY_HINT = "run openclaw.memory.lance_verify on it, or restore it from a snapshot"
 
 
 def gather(user=None, home=None, profile=None, state_dir=None, config_path=None, db_path=None, workspace=None,
@@ -53,8 +55,7 @@ def gather(user=None, home=None, profile=None, state_dir=None, config_path=None,
     Returns the dict the module puts into ansible_facts.openclaw_memory.
     Raises MemoryToolError (message names the path or value and the fix) on bad input.
     """
-    if probes is None or probes < 0:
-        raise MemoryToolError(f"probes must be 0 or more, got {probes!r}")
+    check_probes(probes)
     acct = account(user, home)
     facts = discover(acct, profile=profile, state_dir=state_dir, config_path=config_path, db_path=db_path,
                      workspace=workspace, plugin_dir=plugin_dir)
@@ -222,10 +223,7 @@ def _table_facts(name, table_dir, warnings):
     ref = referenced_stat(ds, table_dir)
     entry.update(referenced_bytes=ref["bytes"], referenced_files=ref["files"], missing_files=len(ref["missing"]))
     if ref["missing"]:
-        warnings.append(
-            f"Lance table '{table_dir}' is damaged: {len(ref['missing'])} of the {ref['files']} files its version "
-            f"{entry['version']} needs are missing (first: {ref['missing'][0]}); {VERIFY_HINT}"
-        )
+        warnings.append(f"{missing_files_text(table_dir, entry['version'], ref)}; {VERIFY_HINT}")
     try:
         config = ds.config() or {}
     except AttributeError:  # pylance without table config

@@ -38,6 +38,10 @@ FRAGMENT_READAHEAD = 64
 # per-batch cost vanish, few enough that the one-row batches held meanwhile stay small.
 GROUP_ROWS = 4096
 TABLE_SUFFIX = ".lance"
+# What to do about a damaged table (appended to the messages that report one).
+VERIFY_HINT = "run openclaw.memory.lance_verify on it, or restore it from a snapshot"
+# How many missing files a damage message names.
+MISSING_LISTED = 5
 
 
 def require_lance():
@@ -647,6 +651,24 @@ def fetch_memories(ds, ids, offsets=None):
             item["scope"] = r["scope"]
         out.append(item)
     return out
+
+
+def missing_files_text(table_dir, version, ref):
+    """'Lance table ... is damaged: ...' naming the files version `version` needs that are gone (`ref`: a
+    `referenced_stat` with missing files); the callers append what to do (VERIFY_HINT)."""
+    missing = ref["missing"]
+    named = ", ".join(missing[:MISSING_LISTED])
+    if len(missing) > MISSING_LISTED:
+        named += " and %d more" % (len(missing) - MISSING_LISTED)
+    return "Lance table '%s' is damaged: %d of the %d files its version %s needs %s missing: %s" % (
+        table_dir, len(missing), ref["files"], version, "is" if len(missing) == 1 else "are", named)
+
+
+def check_probes(probes):
+    """Raise unless `probes` (how many spot-check memories to pick) is a whole number >= 0."""
+    if isinstance(probes, bool) or not isinstance(probes, int) or probes < 0:
+        raise MemoryToolError("probes=%r is invalid: probes must be 0 or more (how many spot-check memories to "
+                              "record; 0 records none)" % (probes,))
 
 
 def referenced_bytes(ds, table_dir):

@@ -62,15 +62,19 @@ from ansible_collections.openclaw.memory.plugins.module_utils.common import (
     utc_now_name,
 )
 from ansible_collections.openclaw.memory.plugins.module_utils.lance import (
+    VERIFY_HINT,
     FragmentCounts,
     check_db_dir,
+    check_probes,
     error_text,
     fragment_list,
     history_files,
     is_table_dir,
     lib_versions,
     manifest_relpath,
+    missing_files_text,
     open_table,
+    referenced_stat,
     require_lance,
     table_info,
     version_files,
@@ -172,12 +176,12 @@ def list_snapshots(dest, src=None):
     return out
 
 
-def cleanup_leftovers(dest):
-    """Remove what an interrupted run left in `dest`; returns the names removed.
+def cleanup_leftovers(dest, check_mode=False):
+    """Remove what an interrupted run left in `dest`; returns the names removed (or that would be, in check mode).
 
     Staging and half-deleted dirs, half-written per-fragment counts files, and counts files whose snapshot
     is gone (removed by hand). Call only while holding the dest lock (`take_snapshot` does), so no live run
-    owns them.
+    owns them; `check_mode` only lists them.
     """
     removed = []
     try:
@@ -190,14 +194,16 @@ def cleanup_leftovers(dest):
         path = os.path.join(dest, name)
         if PARTIAL_TAG in name or DELETING_TAG in name:
             if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path, ignore_errors=True)
+                if not check_mode:
+                    shutil.rmtree(path, ignore_errors=True)
                 removed.append(name)
                 continue
         m = _COUNTS_RE.match(name)
         if m and os.path.isfile(path) and not os.path.islink(path) and (
                 m.group(2) or not os.path.isdir(os.path.join(dest, m.group(1)))):
             with contextlib.suppress(OSError):
-                os.unlink(path)
+                if not check_mode:
+                    os.unlink(path)
                 removed.append(name)
     return removed
 
@@ -266,7 +272,8 @@ class _File:
 def _pin_table(name, table_dir, history):
     """Open a table at its latest version and list the files that version needs, with sizes.
 
-    Raises _Vanished when a listed file is gone (a cleanup ran between open and stat).
+    Raises _Vanished when a listed file is gone (a cleanup ran between open and stat), MemoryToolError when
+    a file the table's latest version needs is missing (see _check_not_damaged).
     """
     ds = open_table(table_dir)
     frags = None
@@ -277,6 +284,7 @@ def _pin_table(name, table_dir, history):
         else:
             rels = history_files(ds, table_dir)
     except FileNotFoundError as e:
+        _check_not_damaged(name, table_dir, ds)
         raise _Vanished(str(e)) from None
     except MemoryToolError:
         if open_table(table_dir).version != ds.version:
@@ -289,6 +297,7 @@ def _pin_table(name, table_dir, history):
         try:
             st = os.stat(path)
         except FileNotFoundError:
+            _check_not_damaged(name, table_dir, ds)
             raise _Vanished(path) from None
         except PermissionError:
             raise MemoryToolError(
@@ -299,13 +308,33 @@ def _pin_table(name, table_dir, history):
             "fragments": frags}
 
 
-def _workspace_files(workspace, warnings):
-    """Files of the Markdown memory workspace to include, as workspace/<rel>, with their sha256."""
+def _check_not_damaged(name, table_dir, ds):
+    """A file that version `ds` needs is gone: raise naming every missing file when `ds` is still the table's
+    latest version, as no cleanup removes a file of the latest version (the table is damaged, pinning it
+    again would find the same); else return (a cleanup after a newer commit: the caller pins again)."""
+    try:
+        latest = open_table(table_dir)
+        if latest.version != ds.version:
+            return
+        ref = referenced_stat(latest, table_dir)
+    except (MemoryToolError, OSError):  # that version cleaned up meanwhile: pin again
+        return
+    if ref["missing"]:
+        raise MemoryToolError("Table '%s' cannot be snapshotted: %s; %s. Nothing was written and src was not "
+                              "touched" % (name, missing_files_text(table_dir, ds.version, ref), VERIFY_HINT))
+
+
+def _check_workspace(workspace):
     if not os.path.isdir(workspace):
         raise MemoryToolError(
             "workspace '%s' %s; pass the agent workspace (default ~/.openclaw/workspace) or leave workspace unset"
             % (workspace, "is not a directory" if os.path.exists(workspace) else "does not exist")
         )
+
+
+def _workspace_files(workspace, warnings):
+    """Files of the Markdown memory workspace to include, as workspace/<rel>, with their sha256."""
+    _check_workspace(workspace)
     rels = []
     for name in WORKSPACE_FILES:
         p = os.path.join(workspace, name)
@@ -349,17 +378,26 @@ def _resolve_link_base(dest, link_dest, src):
         path, meta = snaps[0]["path"], snaps[0]["meta"]
     else:
         path = link_dest
-        meta = read_snapshot_meta(path)
-        if meta is None:
-            raise MemoryToolError(
-                "link_dest '%s' is not a complete snapshot made by lance_snapshot (no %s with format %s); "
-                "pass a snapshot directory, 'auto' or 'none'" % (path, META_NAME, FORMAT)
-            )
+        meta = _link_dest_meta(path)
     try:
         sums = read_sums(os.path.join(path, SUMS_NAME))
     except MemoryToolError:
         return None
     return {"name": os.path.basename(path.rstrip("/")), "path": path, "sums": sums, "meta": meta}
+
+
+def _link_dest_meta(path):
+    """SNAPSHOT.json of a link_dest given as a path; raises naming what the path is instead of a snapshot."""
+    fix = "pass a snapshot directory, 'auto' or 'none'"
+    if not os.path.exists(path):
+        raise MemoryToolError("link_dest '%s' does not exist; %s" % (path, fix))
+    if not os.path.isdir(path):
+        raise MemoryToolError("link_dest '%s' is not a directory, so not a snapshot; %s" % (path, fix))
+    meta = read_snapshot_meta(path)
+    if meta is None:
+        raise MemoryToolError("link_dest '%s' is not a complete snapshot made by lance_snapshot (no %s with format "
+                              "%s); %s" % (path, META_NAME, FORMAT, fix))
+    return meta
 
 
 def _decide_links(files, base, uid, gid, mode, verify_links=False):
@@ -699,7 +737,8 @@ def parse_mode(value, what, default):
     return mode
 
 
-def _check_inputs(src, dest, name, history, link_dest, workspace):
+def _check_inputs(src, dest, name, history, link_dest, workspace, probes):
+    """Every check of the options that needs no lock: all run before anything is created in dest."""
     if history not in HISTORY:
         raise MemoryToolError("history='%s' is invalid: use 'latest' or 'all'" % history)
     if name is not None and (not _NAME_RE.match(name) or name in (".", "..") or len(name) > 200):
@@ -722,8 +761,11 @@ def _check_inputs(src, dest, name, history, link_dest, workspace):
                     "dest '%s' is inside the workspace's %s/ tree, which the snapshot includes; choose a dest outside"
                     " '%s'" % (dest, tree, os.path.join(workspace, tree))
                 )
-    if link_dest not in LINK_NONE and link_dest != "auto" and not os.path.isdir(link_dest):
-        raise MemoryToolError("link_dest '%s' does not exist; pass a snapshot directory, 'auto' or 'none'" % link_dest)
+    if workspace:
+        _check_workspace(workspace)
+    if link_dest not in LINK_NONE and link_dest != "auto":
+        _link_dest_meta(link_dest)
+    check_probes(probes)
     ns = os.path.join(src, NAMESPACE_TABLE)
     if is_table_dir(ns):
         tables[NAMESPACE_TABLE] = ns
@@ -796,7 +838,7 @@ def take_snapshot(src, dest, name=None, link_dest="auto", history="latest", work
     workspace = os.path.abspath(os.path.expanduser(workspace)) if workspace else None
     if link_dest not in LINK_NONE and link_dest != "auto":
         link_dest = os.path.abspath(os.path.expanduser(link_dest))
-    src_tables = _check_inputs(src, dest, name, history, link_dest, workspace)
+    src_tables = _check_inputs(src, dest, name, history, link_dest, workspace, probes)
     _check_retention(retain, retain_days)
     mode = parse_mode(mode, "mode", 0o600)
     dir_mode = parse_mode(dir_mode, "dir_mode", 0o700)
@@ -805,21 +847,24 @@ def take_snapshot(src, dest, name=None, link_dest="auto", history="latest", work
     warnings = []
     src_real = os.path.realpath(src)
     if not check_mode:
-        if not os.path.isdir(dest):
-            try:
-                os.makedirs(dest, dir_mode)
-            except OSError as e:
-                raise MemoryToolError("dest '%s' cannot be created: %s; create it or choose another dest"
-                                      % (dest, e.strerror or e)) from None
-            _chown(dest, uid, gid)
-        if not os.access(dest, os.W_OK | os.X_OK):
-            raise MemoryToolError("dest '%s' is not writable by this user; fix its owner/mode or use become" % dest)
-        with WaitLock(os.path.join(dest, LOCK_NAME), lock_timeout,
-                      "Another snapshot run holds '%s' (waited %ss); wait for it to finish or check for a hung "
-                      "backup process"):
-            result = _run(src, src_tables, dest, name, link_dest, history, workspace, retain, retain_days, force,
-                          uid, gid, mode, dir_mode, embedding, probes, False, now_epoch, progress, warnings, src_real,
-                          verify_links=verify_links)
+        made = _make_dest(dest, dir_mode, uid, gid)
+        try:
+            if not os.access(dest, os.W_OK | os.X_OK):
+                raise MemoryToolError("dest '%s' is not writable by this user; fix its owner/mode or use become"
+                                      % dest)
+            with WaitLock(os.path.join(dest, LOCK_NAME), lock_timeout,
+                          "Another snapshot run holds '%s' (waited %ss); wait for it to finish or check for a hung "
+                          "backup process"):
+                try:
+                    result = _run(src, src_tables, dest, name, link_dest, history, workspace, retain, retain_days,
+                                  force, uid, gid, mode, dir_mode, embedding, probes, False, now_epoch, progress,
+                                  warnings, src_real, verify_links=verify_links)
+                except BaseException:
+                    _unmake_dest(dest, made, locked=True)  # still holding the lock: no other run uses it
+                    raise
+        except MemoryToolError:
+            _unmake_dest(dest, made)
+            raise
     else:
         result = _run(src, src_tables, dest, name, link_dest, history, workspace, retain, retain_days, force,
                       uid, gid, mode, dir_mode, embedding, probes, True, now_epoch, progress, warnings, src_real,
@@ -829,9 +874,42 @@ def take_snapshot(src, dest, name=None, link_dest="auto", history="latest", work
     return result
 
 
+def _make_dest(dest, dir_mode, uid, gid):
+    """Create dest (and missing parents) when it does not exist; returns the directories created, dest first."""
+    made = []
+    p = dest
+    while not os.path.lexists(p):
+        made.append(p)
+        p = os.path.dirname(p)
+    if made:
+        try:
+            os.makedirs(dest, dir_mode)
+            _chown(dest, uid, gid)
+        except OSError as e:
+            _unmake_dest(dest, made)
+            raise MemoryToolError("dest '%s' cannot be created: %s; create it or choose another dest"
+                                  % (dest, e.strerror or e)) from None
+    return made
+
+
+def _unmake_dest(dest, made, locked=False):
+    """After a failed run: remove the directories `_make_dest` created (and empties `made`), when they hold nothing
+    but (`locked`: this run holds it) the lock file; a failed run leaves nothing behind."""
+    if locked and made:
+        with contextlib.suppress(OSError):
+            if os.listdir(dest) == [LOCK_NAME]:
+                os.unlink(os.path.join(dest, LOCK_NAME))
+    for p in made:
+        try:
+            os.rmdir(p)
+        except OSError:
+            break
+    made.clear()
+
+
 def _run(src, src_tables, dest, name, link_dest, history, workspace, retain, retain_days, force, uid, gid, mode,
          dir_mode, embedding, probes, check_mode, now_epoch, progress, warnings, src_real, verify_links=False):
-    cleaned = [] if check_mode else cleanup_leftovers(dest)
+    cleaned = cleanup_leftovers(dest, check_mode=check_mode)
     snaps = list_snapshots(dest) if os.path.isdir(dest) else []
     own = [s for s in snaps if s["meta"].get("src") == src_real]
     pins = {}
@@ -840,11 +918,13 @@ def _run(src, src_tables, dest, name, link_dest, history, workspace, retain, ret
             try:
                 pins[tname] = _pin_table(tname, src_tables[tname], history)
                 break
-            except _Vanished:
-                continue
+            except _Vanished as e:
+                last = str(e)
         else:
-            raise MemoryToolError("Table '%s' in '%s' kept losing files while being pinned; pause the cleanup that "
-                                  "runs on it or use a cold backup" % (tname, src_tables[tname]))
+            raise MemoryToolError(
+                "Table '%s' in '%s' kept losing files while being pinned (%d pins in a row, last: %s): a cleanup with "
+                "a short retention window is running (optimize or lance.auto_cleanup); pause it or use a cold backup"
+                % (tname, src_tables[tname], MAX_PINS, last))
         _warn_auto_cleanup(pins[tname], warnings)
     ws_files = _workspace_files(workspace, warnings) if workspace else []
 
@@ -894,7 +974,7 @@ def _run(src, src_tables, dest, name, link_dest, history, workspace, retain, ret
             "link_dest": base["path"] if base else None,
             "plan": _plan(all_files),
             "removed": removed,
-            "cleaned": [],
+            "cleaned": cleaned,
             "repins": 0,
             "checksums": os.path.join(final, SUMS_NAME),
             "metadata": os.path.join(final, META_NAME),

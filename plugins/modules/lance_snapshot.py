@@ -21,7 +21,13 @@ description:
   - Copies run in a small pool of threads (at most 4 at once).
   - The snapshot is built in a hidden staging directory C(<dest>/.<name>.partial-<pid>) and renamed
     to C(<dest>/<name>) only when complete, so an interrupted run never leaves a directory that looks
-    complete; leftovers of an interrupted run are removed by the next run.
+    complete; leftovers of an interrupted run are removed by the next run (RV(cleaned)).
+  - Every option is checked before anything is created in O(dest). A run that fails leaves nothing behind,
+    neither a partial snapshot nor the O(dest) directory when the run created it.
+  - A table whose latest version needs a file that is missing (not removed by a cleanup, which always keeps
+    the latest version's files) is damaged; the run fails at once naming the missing files, see
+    M(openclaw.memory.lance_verify). A file that vanishes because a cleanup ran after a newer commit makes the
+    table be pinned again (RV(repins)), up to 5 times.
   - The snapshot directory itself opens as a LanceDB database (C(<table>.lance/) exactly as in O(src)),
     and holds C(SHA256SUMS) (the format C(sha256sum -c) accepts, relative paths, every file) and
     C(SNAPSHOT.json) (host, src, per-table version/rows/vector_dim/columns, counts by category/agent/scope,
@@ -44,7 +50,8 @@ attributes:
   check_mode:
     support: full
     details: Pins the versions, decides what would be copied and what linked, and returns that plan
-      (RV(plan)), the byte counts and what retention would remove; writes nothing.
+      (RV(plan)), the byte counts, what retention would remove and the leftovers of an interrupted run that
+      would be cleaned (RV(cleaned)), with C(changed) as the real run would report it; writes nothing.
   diff_mode:
     support: none
   idempotent:
@@ -147,7 +154,10 @@ removed:
   type: list
   elements: str
 cleaned:
-  description: Hidden staging or half-deleted directories of an interrupted earlier run that were removed.
+  description:
+    - Leftovers of an interrupted earlier run that were removed (would be, in check mode) - hidden staging or
+      half-deleted directories (C(.<name>.partial-<pid>), C(.<name>.deleting-<pid>)) and per-fragment counts
+      files that are half-written or whose snapshot is gone.
   returned: always
   type: list
   elements: str

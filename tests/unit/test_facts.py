@@ -296,6 +296,27 @@ def test_warning_legacy_state_dir(tmp_path):
         "installs and this collection's defaults expect ~/.openclaw" % (home / ".clawdbot")]
 
 
+def test_legacy_install_beside_the_plugins_openclaw_dir(tmp_path):
+    """The plugin's default database makes ~/.openclaw/memory/lancedb on a legacy install too: OpenClaw still finds
+    its config in ~/.clawdbot (it looks in the legacy dirs after ~/.openclaw), and so do the facts."""
+    home = tmp_path / "home"
+    b = build_state(str(home), n=10, dims=8, state_dir_name=".clawdbot")
+    assert b["db_path"] == str(home / ".openclaw" / "memory" / "lancedb")
+    f = gather(home=str(home))
+    assert (f["state_dir"], f["state_dir_exists"]) == (b["state_dir"], True)
+    assert (f["config_path"], f["config_found"], f["plugin"]) == (b["config_path"], True, "memory-lancedb")
+    assert (f["db_path"], f["db_path_source"], f["total"]) == (b["db_path"], "default", 10)
+    assert f["plugin_version"] == b["plugin_version"]  # <state dir>/extensions, in the legacy dir
+    assert f["workspace"]["path"] == os.path.join(b["state_dir"], "workspace") and f["workspace"]["exists"] is True
+    assert f["warnings"] == [
+        f"OpenClaw config was found only under the legacy name '{b['state_dir']}' (no config in {home}/.openclaw; "
+        "memory-lancedb creates ~/.openclaw/memory for its database even on a legacy install): OpenClaw still reads "
+        "it, but new installs and this collection's defaults expect ~/.openclaw"]
+    res = _ansible(f"home={home}")
+    assert "failed" not in res and res["ansible_facts"]["openclaw_memory"]["state_dir"] == b["state_dir"]
+    assert res["warnings"][-1] == f["warnings"][0]
+
+
 def test_configured_database_not_created_yet_and_empty(tmp_path):
     b = _state(tmp_path)
     shutil.rmtree(b["db_path"])
@@ -383,7 +404,9 @@ def _fails(**kw):
 def test_bad_input_config_missing(tmp_path):
     home = tmp_path / "h"
     me = account().name
-    assert _fails(home=str(home)).startswith(f"No OpenClaw config found for user '{me}' (tried {home}/.openclaw/")
+    assert _fails(home=str(home)).startswith(
+        f"No OpenClaw config found for user '{me}' (tried openclaw.json, clawdbot.json, moldbot.json, moltbot.json in "
+        f"{home}/.openclaw, {home}/.clawdbot, {home}/.moldbot, {home}/.moltbot); ")
     assert _fails(home=str(home), config_path="~/conf.json") == (
         f"Config file '{home}/conf.json' (config_path) does not exist; fix config_path, or leave it unset to use "
         f"'{home}/.openclaw/openclaw.json'")
@@ -441,6 +464,38 @@ def test_bad_input_memories_table_missing(tmp_path):
         f"Database directory '{b['db_path']}' has no 'memories' table (it holds: archive); memory-lancedb and "
         "memory-lancedb-pro keep memories in 'memories.lance'; it is memory-lancedb's default path: pass db_path or "
         "set dbPath in the config if the database is elsewhere")
+
+
+def test_bad_input_workspace_option(tmp_path, lancedb_home):
+    home = lancedb_home["home"]
+    (tmp_path / "MEMORY.md").write_text("# notes\n")
+    assert _fails(home=home, workspace=str(tmp_path / "MEMORY.md")) == (
+        f"workspace '{tmp_path}/MEMORY.md' is a file, not a directory; set workspace to the Markdown memory "
+        "workspace directory (the one holding MEMORY.md), or leave it unset to use agents.defaults.workspace from "
+        "the config")
+    f = gather(home=home, workspace=str(tmp_path / "gone"), gather_stats=False)
+    assert f["workspace"] == {"path": str(tmp_path / "gone"), "exists": False, "memory_md": None, "user_md": None,
+                              "dreams_md": None, "daily_notes": 0, "daily_first": None, "daily_last": None,
+                              "files": 0, "bytes": 0}
+    assert f["warnings"] == [
+        f"workspace '{tmp_path}/gone' does not exist, so no workspace files are reported; set workspace to the "
+        "Markdown memory workspace directory (the one holding MEMORY.md), or leave it unset to use "
+        "agents.defaults.workspace from the config"]
+    # A configured workspace that does not exist (yet) is no one's typo: no warning, as before.
+    b = _state(tmp_path, name="h", n=3, workspace=False)
+    assert gather(home=b["home"])["warnings"] == [] and gather(home=b["home"])["workspace"]["exists"] is False
+
+
+def test_bad_input_profile(tmp_path, lancedb_home):
+    for profile in ("../../etc", "work/x", ".."):
+        assert _fails(home=lancedb_home["home"], profile=profile) == (
+            f"profile '{profile}' is not a profile name: OpenClaw profile names are letters, digits, '-' and '_' (at "
+            "most 64, no path separators or '..'), as in `openclaw --profile work`; set profile to the name the "
+            "gateway runs with, or state_dir to a directory")
+    # Also with state_dir given: the profile still names the workspace and the gateway unit.
+    assert _fails(home=lancedb_home["home"], state_dir=lancedb_home["state_dir"], profile="../x").startswith(
+        "profile '../x' is not a profile name")
+    assert _fails(home=str(tmp_path), profile="work").startswith("No OpenClaw config found")
 
 
 def test_bad_input_probes_and_user(lancedb_home):

@@ -28,8 +28,9 @@ import pytest
 from ansible_collections.openclaw.memory.plugins.module_utils import snapshot as S
 from ansible_collections.openclaw.memory.plugins.module_utils.checksums import read_sums, verify_sums
 from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError, sha256_file
-from ansible_collections.openclaw.memory.plugins.module_utils.lance import fragment_stats, memory_stats
+from ansible_collections.openclaw.memory.plugins.module_utils.lance import fragment_stats, memory_stats, version_files
 from lancedb.index import BTree, IvfPq
+from ocmlab.fixtures import build_state
 from repo_env import PYTHON, REPO
 
 DIM = 16
@@ -389,14 +390,22 @@ def _has_group(name):
 
 
 def _bad(tmp_path, db, **kw):
+    """The message of a run that fails; asserts src and dest (the lock file too, and whether it exists) unchanged."""
     src = kw.pop("src", db)
     dest = kw.pop("dest", tmp_path / "snaps")
-    before, listed = tree_state(db), visible(dest)
+    before, listed = tree_state(db), _entries(dest)
     with pytest.raises(MemoryToolError) as e:
         snap(src, dest, **kw)
     assert tree_state(db) == before, "src was modified"
-    assert visible(dest) == listed, "something was left in dest"
+    assert _entries(dest) == listed, "something was left in dest"
     return e.value.msg
+
+
+def _entries(dest):
+    """Every entry of dest, hidden ones too; None when dest does not exist (a file: its content)."""
+    if not os.path.lexists(dest):
+        return None
+    return sorted(os.listdir(dest)) if os.path.isdir(dest) else sha256_file(dest)
 
 
 def test_bad_src(db, tmp_path):
@@ -436,10 +445,88 @@ def test_bad_dest_name_and_options(db, tmp_path):
     missing_ws = tmp_path / "no-ws"
     assert "workspace '%s' does not exist" % missing_ws in _bad(tmp_path, db, workspace=missing_ws)
     assert "link_dest '%s' does not exist" % (tmp_path / "x") in _bad(tmp_path, db, link_dest=str(tmp_path / "x"))
+    assert ("link_dest '%s' is not a directory, so not a snapshot; pass a snapshot directory, 'auto' or 'none'"
+            % afile) == _bad(tmp_path, db, link_dest=str(afile))
+    assert _bad(tmp_path, db, probes=-1) == ("probes=-1 is invalid: probes must be 0 or more (how many spot-check "
+                                             "memories to record; 0 records none)")
     notsnap = tmp_path / "notsnap"
     notsnap.mkdir()
     assert ("link_dest '%s' is not a complete snapshot made by lance_snapshot" % notsnap) in _bad(
         tmp_path, db, link_dest=str(notsnap))
+
+
+def test_bad_input_creates_nothing_in_dest(db, tmp_path):
+    """Every option is checked before dest is created or locked: a run refused for its input leaves no dest (and
+    no missing parent of it) behind, nor a lock file in a dest that exists."""
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    bad = {"workspace": str(tmp_path / "nonexist"), "probes": -1, "link_dest": str(afile)}
+    for key, value in bad.items():
+        new = tmp_path / "new" / "snaps"
+        assert "%s" % value in _bad(tmp_path, db, dest=new, **{key: value}), key
+        assert not os.path.lexists(tmp_path / "new"), key
+        empty = tmp_path / "empty-dest"
+        empty.mkdir(exist_ok=True)
+        _bad(tmp_path, db, dest=empty, **{key: value})
+        assert os.listdir(empty) == [], key
+    # The same options, valid, then work in that dest.
+    r = snap(db, tmp_path / "new" / "snaps", probes=0)
+    assert r["changed"] and os.path.isdir(r["snapshot"])
+
+
+def test_damaged_table_is_named_without_pinning_again(tmp_path, monkeypatch):
+    """A data file of the table's latest version deleted (damage, not a cleanup: the latest version did not
+    move): the run fails at once naming the missing file and lance_verify, and leaves nothing behind."""
+    built = build_state(str(tmp_path / "home"), n=40, dims=DIM, workspace=False)
+    db = built["db_path"]
+    table = os.path.join(db, "memories.lance")
+    needed = version_files(lance.dataset(table), table)
+    gone = [rel for rel in needed if rel.startswith("data/")][:2]
+    for rel in gone:
+        os.unlink(os.path.join(table, rel))
+    version = lance.dataset(table).version
+    pins = []
+    real_pin = S._pin_table
+    monkeypatch.setattr(S, "_pin_table", lambda *a: pins.append(a) or real_pin(*a))
+    for history in S.HISTORY:
+        pins.clear()
+        msg = _bad(tmp_path, db, dest=tmp_path / "snaps", history=history)
+        assert msg == (
+            "Table 'memories' cannot be snapshotted: Lance table '%s' is damaged: 2 of the %d files its version %d "
+            "needs are missing: %s, %s; run openclaw.memory.lance_verify on it, or restore it from a snapshot. "
+            "Nothing was written and src was not touched" % (table, len(needed), version, gone[0], gone[1])), history
+        assert len(pins) == 1, "pinned %d times" % len(pins)
+        assert not os.path.lexists(tmp_path / "snaps")
+    # In a dest that holds snapshots: nothing is added there either.
+    healthy = build_state(str(tmp_path / "home2"), n=10, dims=DIM, workspace=False)["db_path"]
+    kept = snap(healthy, tmp_path / "snaps")
+    assert "is damaged: 2 of the" in _bad(tmp_path, db, dest=tmp_path / "snaps")
+    assert visible(tmp_path / "snaps") == [kept["name"]]
+
+
+def test_check_mode_reports_the_leftovers_a_run_would_clean(db, tmp_path):
+    dest = tmp_path / "snaps"
+    first = snap(db, dest)
+    leftover = dest / (".x%s1" % S.PARTIAL_TAG)
+    leftover.mkdir()
+    orphan = dest / (".gone%s" % S.COUNTS_SUFFIX)
+    orphan.write_text("{}")
+    before = tree_state(dest)
+    plan = snap(db, dest, check_mode=True)
+    assert plan["changed"] is True and plan["reused"] is True and plan["snapshot"] == first["snapshot"]
+    assert plan["cleaned"] == sorted([leftover.name, orphan.name])
+    assert tree_state(dest) == before and leftover.is_dir()
+    real = snap(db, dest)
+    assert (real["changed"], real["cleaned"]) == (True, plan["cleaned"])
+    assert not leftover.exists() and not orphan.exists()
+    # With a new snapshot to make, check mode lists them too.
+    leftover.mkdir()
+    add_memory(db, 7000)
+    plan = snap(db, dest, check_mode=True)
+    assert plan["reused"] is False and plan["cleaned"] == [leftover.name] and leftover.is_dir()
+    assert snap(db, dest)["cleaned"] == [leftover.name]
+    # Nothing left over: check mode and the run agree on changed=false.
+    assert snap(db, dest, check_mode=True)["changed"] is False and snap(db, dest)["changed"] is False
 
 
 def test_existing_name_with_other_content(db, tmp_path):
