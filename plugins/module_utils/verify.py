@@ -488,6 +488,10 @@ def _linked_known(path, sums, linked_from):
     if not os.path.isfile(linked_sums_file):
         raise MemoryToolError(f"linked_from '{linked_from}' is not a snapshot (no {SUMS_NAME} in it); give the "
                               f"verified snapshot that '{path}' hard-links its files from, or leave linked_from unset")
+    if os.path.samefile(linked_from, path):
+        raise MemoryToolError(f"linked_from '{linked_from}' is the directory being verified ('{path}'): its files "
+                              "would vouch for themselves and none would be read; linked_from must be another, "
+                              f"verified snapshot that '{path}' hard-links its files from, or leave linked_from unset")
     return linked_known(sums, linked_from, read_sums(linked_sums_file))
 
 

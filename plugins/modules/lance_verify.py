@@ -93,6 +93,8 @@ options:
         then costs only its new files.
       - Trusting it assumes nobody rewrote a file of that snapshot in place and reset its mtime since it was
         verified. Leave it unset to hash every file.
+      - Must be another snapshot than O(path) (also through a symlink); O(path) itself is refused, as its files
+        would vouch for themselves.
     type: path
     version_added: 0.1.0
   fail_on_mismatch:

@@ -279,6 +279,33 @@ def test_linked_from_reads_only_the_files_not_linked_from_a_verified_snapshot(tm
     assert "linked_from '%s' is not a snapshot (no SHA256SUMS in it)" % tmp_path in e.value.msg
 
 
+def test_linked_from_the_verified_directory_itself_is_refused(tmp_path):
+    """linked_from naming the snapshot being verified (as given, with a trailing slash, through a symlink) would
+    vouch for every file with itself, so none would be hashed: refused, and damage is still found without it."""
+    built = build_state(str(tmp_path / "home"), n=20, dims=DIM, seed=4, workspace=False)
+    snap = take_snapshot(built["db_path"], str(tmp_path / "snaps"), name="s1")["snapshot"]
+    victim = os.path.join(snap, next(rel for rel in b_sums({"snapshot": snap}) if "/data/" in rel))
+    st = os.stat(victim)
+    with open(victim, "r+b") as f:
+        f.seek(40)
+        byte = f.read(1)
+        f.seek(40)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
+    alias = tmp_path / "alias"
+    alias.symlink_to(snap)
+    for same in (snap, snap + "/", os.path.join(snap, "memories.lance", ".."), str(alias)):
+        with pytest.raises(MemoryToolError) as e:
+            V.verify(snap, checks=["checksums"], linked_from=same)
+        assert e.value.msg == (
+            "linked_from '%s' is the directory being verified ('%s'): its files would vouch for themselves and none "
+            "would be read; linked_from must be another, verified snapshot that '%s' hard-links its files from, or "
+            "leave linked_from unset" % (os.path.abspath(same), snap, snap)), same
+    r = V.verify(snap, checks=["checksums"])
+    assert failed(r) == {"checksums"} and r["checks"]["checksums"]["not_read"] == 0
+    assert r["mismatches"] == ["checksum: '%s' differs from SHA256SUMS" % os.path.relpath(victim, snap)]
+
+
 def b_sums(snap):
     with open(os.path.join(snap["snapshot"], SUMS_NAME), encoding="utf-8") as f:
         return [line.split("  ", 1)[1].rstrip("\n") for line in f if line.strip()]
