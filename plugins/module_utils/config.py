@@ -331,6 +331,7 @@ SECRET_KEY_NAME = re.compile(
 )
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _PLACEHOLDER = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+_PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
 def redact_url(url):
@@ -408,17 +409,45 @@ def _abs_option(name, value, home):
     return path
 
 
+def check_profile(profile):
+    """`profile` as given, when it is a profile name OpenClaw accepts (letters, digits, '-', '_'); else raises."""
+    if profile and not _PROFILE_NAME.fullmatch(profile):
+        raise MemoryToolError(
+            f"profile '{profile}' is not a profile name: OpenClaw profile names are letters, digits, '-' and '_' "
+            "(at most 64, no path separators or '..'), as in `openclaw --profile work`; set profile to the name "
+            "the gateway runs with, or state_dir to a directory"
+        )
+    return profile
+
+
+def _config_in(state_dir):
+    """The first config file name (openclaw.json, then the legacy names) present in `state_dir`, else None."""
+    for name in CONFIG_NAMES:
+        path = os.path.join(state_dir, name)
+        if os.path.exists(path):
+            return path
+    return None
+
+
 def resolve_state_dir(home, state_dir=None, profile=None):
-    """dict(path, exists, legacy): the option, else `~/.openclaw[-<profile>]`, else the first legacy dir found."""
+    """dict(path, exists, legacy, searched, passed_over): the state dir, found the way OpenClaw finds its config.
+
+    The option; else, of `~/.openclaw[-<profile>]` and the legacy dirs in that order, the first that holds a
+    config (OpenClaw looks for its config in the legacy dirs after ~/.openclaw, which memory-lancedb creates for
+    its database even on a legacy install); else the first that exists; else `~/.openclaw[-<profile>]`.
+    `legacy`: the chosen dir's name when it is a legacy one; `searched`: the dirs looked in for a config;
+    `passed_over`: existing dirs before the chosen one that hold no config.
+    """
     if state_dir:
         path = _abs_option("state_dir", state_dir, home)
-        return {"path": path, "exists": os.path.isdir(path), "legacy": None}
+        return {"path": path, "exists": os.path.isdir(path), "legacy": None, "searched": [path], "passed_over": []}
     suffix = "-" + profile if profile else ""
     candidates = [os.path.join(home, name + suffix) for name in STATE_DIR_NAMES]
-    for idx, path in enumerate(candidates):
-        if os.path.isdir(path):
-            return {"path": path, "exists": True, "legacy": os.path.basename(path) if idx else None}
-    return {"path": candidates[0], "exists": False, "legacy": None}
+    existing = [path for path in candidates if os.path.isdir(path)]
+    path = next((p for p in existing if _config_in(p)), existing[0] if existing else candidates[0])
+    legacy = os.path.basename(path) if path != candidates[0] else None
+    return {"path": path, "exists": path in existing, "legacy": legacy, "searched": candidates,
+            "passed_over": existing[:existing.index(path)] if path in existing else []}
 
 
 def resolve_config_path(state_dir, home, config_path=None):
@@ -431,10 +460,9 @@ def resolve_config_path(state_dir, home, config_path=None):
                 f"'{os.path.join(state_dir, CONFIG_NAMES[0])}'"
             )
         return path, True
-    for name in CONFIG_NAMES:
-        path = os.path.join(state_dir, name)
-        if os.path.exists(path):
-            return path, True
+    path = _config_in(state_dir)
+    if path:
+        return path, True
     return os.path.join(state_dir, CONFIG_NAMES[0]), False
 
 
@@ -757,6 +785,23 @@ def resolve_workspace(cfg, cfg_path, state_dir, home, profile=None, workspace=No
     return os.path.join(state_dir, suffix)
 
 
+def check_workspace_option(path, warnings):
+    """The workspace option's `path` must be a directory: a file raises, a missing one appends a warning."""
+    fix = ("the Markdown memory workspace directory (the one holding MEMORY.md), or leave it unset to use "
+           "agents.defaults.workspace from the config")
+    if os.path.isdir(path):
+        return
+    if os.path.exists(path):
+        raise MemoryToolError(f"workspace '{path}' is a file, not a directory; set workspace to {fix}")
+    blocked = blocked_ancestor(path)
+    if blocked:
+        warnings.append(f"workspace '{path}' cannot be reached: '{blocked}' is not readable by this account, so no "
+                        "workspace files are reported; run the module with become or as the gateway's user")
+    else:
+        warnings.append(f"workspace '{path}' does not exist, so no workspace files are reported; set workspace to "
+                        f"{fix}")
+
+
 # --------------------------------------------------------------------------- gateway
 
 SYSTEM_UNIT_DIRS = ("/etc/systemd/system", "/usr/local/lib/systemd/system", "/usr/lib/systemd/system",
@@ -871,8 +916,16 @@ def discover(acct, profile=None, state_dir=None, config_path=None, db_path=None,
     unknown memory plugin, or bad paths.
     """
     warnings = []
+    check_profile(profile)
     state = resolve_state_dir(acct.home, state_dir, profile)
-    if state["legacy"]:
+    if state["legacy"] and state["passed_over"]:
+        warnings.append(
+            f"OpenClaw config was found only under the legacy name '{state['path']}' "
+            f"(no config in {', '.join(state['passed_over'])}; memory-lancedb creates ~/.openclaw/memory for its "
+            "database even on a legacy install): OpenClaw still reads it, but new installs and this collection's "
+            "defaults expect ~/.openclaw"
+        )
+    elif state["legacy"]:
         warnings.append(
             f"OpenClaw state was found only under the legacy name '{state['path']}' (no ~/.openclaw"
             f"{'-' + profile if profile else ''}): OpenClaw still reads it, but new installs and this collection's "
@@ -889,9 +942,9 @@ def discover(acct, profile=None, state_dir=None, config_path=None, db_path=None,
     if found:
         cfg = load_config(cfg_file)
     elif not db_path:
-        tried = ", ".join(os.path.join(state["path"], n) for n in CONFIG_NAMES)
         raise MemoryToolError(
-            f"No OpenClaw config found for user '{acct.name}' (tried {tried}); set user to the gateway's account, "
+            f"No OpenClaw config found for user '{acct.name}' (tried {', '.join(CONFIG_NAMES)} in "
+            f"{', '.join(state['searched'])}); set user to the gateway's account, "
             "state_dir or config_path to where the config is (the gateway's OPENCLAW_STATE_DIR / "
             "OPENCLAW_CONFIG_PATH), or db_path to read a database without a config"
         )
@@ -911,6 +964,8 @@ def discover(acct, profile=None, state_dir=None, config_path=None, db_path=None,
     warnings.extend(emb_warnings)
     db = resolve_db_path(plugin, pconf, acct.home, cfg_file, install["path"], db_path)
     ws = resolve_workspace(cfg, cfg_file, state["path"], acct.home, profile, workspace)
+    if workspace:
+        check_workspace_option(ws, warnings)
     return {
         "user": acct.name,
         "uid": acct.uid,

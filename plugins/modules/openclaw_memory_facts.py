@@ -11,7 +11,8 @@ version_added: 0.1.0
 description:
   - Finds where an OpenClaw install keeps its long-term memory, the way OpenClaw does for the account that runs
     the gateway, and returns it as the fact C(openclaw_memory).
-  - "Config side: the state dir (C(~/.openclaw), else the legacy C(~/.clawdbot), C(~/.moldbot), C(~/.moltbot)),
+  - "Config side: the state dir (of C(~/.openclaw) and the legacy C(~/.clawdbot), C(~/.moldbot), C(~/.moltbot), the
+    first that holds a config, else the first that exists),
     the config (C(openclaw.json) or a legacy name; JSON5 with comments and trailing commas), the plugin that owns
     C(plugins.slots.memory) (C(memory-lancedb), C(memory-lancedb-pro) or C(memory-core)), whether it is enabled,
     its embedding identity (provider, model, dimensions), the pro plugin's scopes, the installed plugin version
@@ -46,11 +47,15 @@ options:
     description:
       - A named OpenClaw profile; its state dir is C(~/.openclaw-<profile>), its workspace
         C(<state dir>/workspace-<profile>) and its systemd user unit C(openclaw-gateway-<profile>.service).
+      - A name as OpenClaw takes it - letters, digits, C(-) and C(_), at most 64; anything else (a path separator,
+        C(..)) fails naming O(profile).
     type: str
   state_dir:
     description:
       - The state dir, when the gateway runs with C(OPENCLAW_STATE_DIR) (its environment is not visible to
-        Ansible). Default C(~/.openclaw) with the legacy fallbacks.
+        Ansible). Default, as OpenClaw looks for its config - C(~/.openclaw), else the first legacy dir
+        (C(~/.clawdbot), C(~/.moldbot), C(~/.moltbot)) that holds a config (memory-lancedb creates
+        C(~/.openclaw/memory) even on a legacy install), else the first of them that exists.
     type: str
   config_path:
     description:
@@ -67,6 +72,8 @@ options:
     description:
       - The Markdown memory workspace. Default C(agents.defaults.workspace) from the config, else
         C(<state dir>/workspace).
+      - When given it must be a directory - a file fails naming O(workspace); a path that does not exist is
+        reported with a warning (and RV(ansible_facts.openclaw_memory.workspace.exists=false)).
     type: str
   plugin_dir:
     description:
@@ -106,7 +113,8 @@ notes:
     no C(.env) content; a base URL is returned without userinfo, query string or fragment. Memory texts in
     probes are returned as stored."
   - "Fails (naming the path or value and the fix) when: the config is missing (unless O(db_path) is given) or not
-    valid JSON5 (line and column), C(plugins.slots.memory) names an unknown plugin, O(db_path) does not exist, the
+    valid JSON5 (line and column), C(plugins.slots.memory) names an unknown plugin, O(profile) is not a profile
+    name, O(workspace) is a file, O(db_path) does not exist, the
     database path is a file, not a LanceDB directory or unreadable, the C(memories) table is missing, or pylance
     is missing on the host while there is a database to read."
   - A configured or default database path that does not exist yet is not a failure (a fresh host before a
@@ -180,7 +188,7 @@ ansible_facts:
           returned: always
           sample: /home/node
         state_dir:
-          description: The OpenClaw state dir.
+          description: The OpenClaw state dir - the one that holds the config (a legacy dir when only it does).
           type: str
           returned: always
           sample: /home/node/.openclaw

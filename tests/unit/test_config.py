@@ -110,14 +110,48 @@ def _home(tmp_path):
     return str(home)
 
 
+STATE_DIRS = [".openclaw", ".clawdbot", ".moldbot", ".moltbot"]
+
+
+def _state_dir(home, name, exists=True, legacy=None, passed_over=()):
+    return {"path": os.path.join(home, name), "exists": exists, "legacy": legacy,
+            "searched": [os.path.join(home, n) for n in STATE_DIRS], "passed_over": list(passed_over)}
+
+
 def test_state_dir_default_and_legacy_fallbacks(tmp_path):
     home = _home(tmp_path)
-    assert C.resolve_state_dir(home) == {"path": home + "/.openclaw", "exists": False, "legacy": None}
+    assert C.resolve_state_dir(home) == _state_dir(home, ".openclaw", exists=False)
     for name in (".moltbot", ".moldbot", ".clawdbot"):  # later (newer) names win
         os.mkdir(os.path.join(home, name))
-        assert C.resolve_state_dir(home) == {"path": os.path.join(home, name), "exists": True, "legacy": name}
+        assert C.resolve_state_dir(home) == _state_dir(home, name, legacy=name)
     os.mkdir(os.path.join(home, ".openclaw"))
-    assert C.resolve_state_dir(home) == {"path": home + "/.openclaw", "exists": True, "legacy": None}
+    assert C.resolve_state_dir(home) == _state_dir(home, ".openclaw")
+
+
+def test_state_dir_is_the_first_that_holds_a_config_as_openclaw_looks_for_it(tmp_path):
+    """memory-lancedb makes ~/.openclaw/memory/lancedb even on a legacy install: OpenClaw then still finds its
+    config in the legacy dir (resolveDefaultConfigCandidates looks there after ~/.openclaw)."""
+    home = _home(tmp_path)
+    os.makedirs(home + "/.openclaw/memory/lancedb")
+    os.mkdir(home + "/.moltbot")
+    with open(home + "/.moltbot/moltbot.json", "w") as f:
+        f.write("{}")
+    assert C.resolve_state_dir(home) == _state_dir(home, ".moltbot", legacy=".moltbot", passed_over=[
+        home + "/.openclaw"])
+    assert C.resolve_config_path(home + "/.moltbot", home) == (home + "/.moltbot/moltbot.json", True)
+    os.mkdir(home + "/.clawdbot")  # earlier in the order but no config: passed over too
+    assert C.resolve_state_dir(home)["passed_over"] == [home + "/.openclaw", home + "/.clawdbot"]
+    with open(home + "/.clawdbot/clawdbot.json", "w") as f:
+        f.write("{}")
+    assert C.resolve_state_dir(home) == _state_dir(home, ".clawdbot", legacy=".clawdbot", passed_over=[
+        home + "/.openclaw"])
+    with open(home + "/.openclaw/openclaw.json", "w") as f:
+        f.write("{}")
+    assert C.resolve_state_dir(home) == _state_dir(home, ".openclaw")
+    # The option is taken as it is, config or not.
+    assert C.resolve_state_dir(home, state_dir="~/.moltbot") == {
+        "path": home + "/.moltbot", "exists": True, "legacy": None, "searched": [home + "/.moltbot"],
+        "passed_over": []}
 
 
 def test_state_dir_profile_and_option(tmp_path):
@@ -486,10 +520,19 @@ def test_discover_without_config_fails_naming_what_was_tried(tmp_path):
     with pytest.raises(MemoryToolError) as e:
         C.discover(acct)
     assert e.value.msg == (
-        f"No OpenClaw config found for user '{acct.name}' (tried {home}/.openclaw/openclaw.json, "
-        f"{home}/.openclaw/clawdbot.json, {home}/.openclaw/moldbot.json, {home}/.openclaw/moltbot.json); set user to "
+        f"No OpenClaw config found for user '{acct.name}' (tried openclaw.json, clawdbot.json, moldbot.json, "
+        f"moltbot.json in {home}/.openclaw, {home}/.clawdbot, {home}/.moldbot, {home}/.moltbot); set user to "
         "the gateway's account, state_dir or config_path to where the config is (the gateway's OPENCLAW_STATE_DIR / "
         "OPENCLAW_CONFIG_PATH), or db_path to read a database without a config")
+    os.makedirs(home + "/.openclaw/memory/lancedb")  # what memory-lancedb makes: no config in it either
+    with pytest.raises(MemoryToolError) as again:
+        C.discover(acct)
+    assert again.value.msg == e.value.msg
+    with pytest.raises(MemoryToolError) as opt:
+        C.discover(acct, state_dir="~/srv")
+    assert opt.value.msg.startswith(
+        f"No OpenClaw config found for user '{acct.name}' (tried openclaw.json, clawdbot.json, moldbot.json, "
+        f"moltbot.json in {home}/srv); set user")
 
 
 def test_discover_legacy_state_and_config(tmp_path):
@@ -506,3 +549,42 @@ def test_discover_legacy_state_and_config(tmp_path):
     assert found["warnings"] == [
         (f"OpenClaw state was found only under the legacy name '{home}/.clawdbot' (no ~/.openclaw): OpenClaw still "
          "reads it, but new installs and this collection's defaults expect ~/.openclaw")]
+
+
+def test_discover_legacy_config_beside_the_plugins_openclaw_dir(tmp_path):
+    home = _home(tmp_path)
+    os.mkdir(home + "/.clawdbot")
+    with open(home + "/.clawdbot/clawdbot.json", "w") as f:
+        f.write("{plugins: {slots: {memory: 'memory-lancedb'},},}")
+    os.makedirs(home + "/.openclaw/memory/lancedb")
+    found = C.discover(_acct(home))
+    assert (found["state_dir"], found["state_dir_exists"]) == (home + "/.clawdbot", True)
+    assert (found["config_path"], found["config_found"]) == (home + "/.clawdbot/clawdbot.json", True)
+    assert found["db_path"] == home + "/.openclaw/memory/lancedb"
+    assert found["workspace_path"] == home + "/.clawdbot/workspace"
+    assert found["warnings"] == [
+        (f"OpenClaw config was found only under the legacy name '{home}/.clawdbot' (no config in {home}/.openclaw; "
+         "memory-lancedb creates ~/.openclaw/memory for its database even on a legacy install): OpenClaw still reads "
+         "it, but new installs and this collection's defaults expect ~/.openclaw")]
+
+
+@pytest.mark.parametrize("profile", ["../../etc", "a/b", "..", ".hidden", "work\\x", "-x", "w" * 65, "work\n"])
+def test_discover_rejects_a_profile_that_is_not_a_name(tmp_path, profile):
+    home = _home(tmp_path)
+    with pytest.raises(MemoryToolError) as e:
+        C.discover(_acct(home), profile=profile)
+    assert e.value.msg == (
+        f"profile '{profile}' is not a profile name: OpenClaw profile names are letters, digits, '-' and '_' (at most "
+        "64, no path separators or '..'), as in `openclaw --profile work`; set profile to the name the gateway runs "
+        "with, or state_dir to a directory")
+    assert os.listdir(home) == []
+
+
+def test_discover_takes_profile_names(tmp_path):
+    home = _home(tmp_path)
+    for profile in ("work", "Work_2", "a-b", "w" * 64):
+        os.mkdir(f"{home}/.openclaw-{profile}")
+        with open(f"{home}/.openclaw-{profile}/openclaw.json", "w") as f:
+            f.write("{plugins: {slots: {memory: 'memory-lancedb'}}}")
+        found = C.discover(_acct(home), profile=profile)
+        assert (found["state_dir"], found["warnings"]) == (f"{home}/.openclaw-{profile}", [])
