@@ -264,3 +264,13 @@ def makedirs_owned(path, dir_mode, uid, gid, made):
     os.chmod(path, dir_mode)
     ensure_owner(path, uid, gid)
     made.append(path)
+
+
+def remove_made(made):
+    """Undo makedirs_owned on failure: remove the directories in `made`, deepest first, each only while empty."""
+    for path in reversed(made):
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass
+    del made[:]

@@ -51,6 +51,7 @@ from ansible_collections.openclaw.memory.plugins.module_utils.common import (
     is_within,
     iso_utc,
     makedirs_owned,
+    remove_made,
     sha256_file,
     utc_now_name,
     write_json_atomic,
@@ -299,14 +300,26 @@ def export_table(path, dest, table=None, fmt="jsonl", vectors=None, check_mode=F
 
 
 def _write_export(ds, dest, mpath, fmt, columns, out_schema):
-    """Stream the pinned table into a temp file beside dest, rename it; returns rows, bytes, sha256, ids_hash."""
+    """Stream the pinned table into a temp file beside dest, rename it; returns rows, bytes, sha256, ids_hash.
+
+    dest's directory is created when missing, and removed again (what was created of it) when the export fails.
+    """
     parent = os.path.dirname(dest)
-    if not os.path.isdir(parent):
-        try:
-            makedirs_owned(parent, DIR_MODE, os.geteuid(), os.getegid(), [])
-        except OSError as e:
-            raise MemoryToolError("dest's directory '%s' cannot be created: %s; create it or choose another dest"
-                                  % (parent, e.strerror or e))
+    made = []
+    try:
+        makedirs_owned(parent, DIR_MODE, os.geteuid(), os.getegid(), made)
+    except OSError as e:
+        remove_made(made)
+        raise MemoryToolError("dest's directory '%s' cannot be created: %s; create it or choose another dest"
+                              % (parent, e.strerror or e))
+    try:
+        return _stream_export(ds, dest, mpath, fmt, columns, out_schema, parent)
+    except BaseException:
+        remove_made(made)
+        raise
+
+
+def _stream_export(ds, dest, mpath, fmt, columns, out_schema, parent):
     prefix = ".%s.tmp-" % os.path.basename(dest)
     for entry in os.listdir(parent):  # what a killed run left (one export per dest at a time)
         if entry.startswith(prefix) and os.path.isfile(os.path.join(parent, entry)):
@@ -464,17 +477,22 @@ def _check_columns(src, schema):
 # --------------------------------------------------------------------------- import
 
 
-def _storage_version(value, meta):
+def _storage_version(value, meta, mpath):
+    """The storage version to write: the option, else the source's as the manifest `mpath` records it."""
+    readers = "(pylance 0.16 reads only 2.0, 0.38 reads 2.0-2.1, 9.x and later read all)"
     if value in (None, ""):
         value = (meta.get("source") or {}).get("data_storage_version")
         if value in (None, ""):
             return None
+        if str(value) not in STORAGE_VERSIONS:
+            raise MemoryToolError(
+                "Manifest '%s' records source.data_storage_version '%s', which is not a stable Lance format this "
+                "module writes; set the option data_storage_version to one of %s %s, or pass the manifest "
+                "lance_export wrote" % (mpath, value, ", ".join(STORAGE_VERSIONS), readers))
     value = str(value)
     if value not in STORAGE_VERSIONS:
-        raise MemoryToolError(
-            "data_storage_version='%s' is not a stable Lance format this module writes; use one of %s "
-            "(pylance 0.16 reads only 2.0, 0.38 reads 2.0-2.1, 9.x and later read all)"
-            % (value, ", ".join(STORAGE_VERSIONS)))
+        raise MemoryToolError("data_storage_version='%s' is not a stable Lance format this module writes; use one "
+                              "of %s %s" % (value, ", ".join(STORAGE_VERSIONS), readers))
     return value
 
 
@@ -568,7 +586,7 @@ def import_table(src, path, manifest=None, table=None, data_storage_version=None
     name = table or meta["table"]
     if not _TABLE_NAME.match(name):
         raise MemoryToolError("Manifest '%s' names table '%s', which is not a table name; set table" % (mpath, name))
-    dsv = _storage_version(data_storage_version, meta)
+    dsv = _storage_version(data_storage_version, meta, mpath)
     fmt = meta["format"]
     size = os.path.getsize(src)
     if size != meta["bytes"]:
@@ -615,31 +633,42 @@ def import_table(src, path, manifest=None, table=None, data_storage_version=None
               "src": src, "manifest": mpath, "aside": None, "cleaned": [], "verify": None,
               "source": meta.get("source"), "warnings": warnings}
     if check_mode:
+        result["cleaned"] = _leftovers(path, name)  # what the run would remove first
         state = _target_state(target, marker_path(path, name), meta, dsv)
         _decide(state, target, replace)
         result.update(changed=state != "same", state={"same": "same", "absent": "would_import"}.get(
             state, "would_replace"))
     else:
         uid, gid = default_owner(path, owner, group)
+        made = []
         try:
-            makedirs_owned(path, DIR_MODE, uid, gid, [])
+            makedirs_owned(path, DIR_MODE, uid, gid, made)
         except OSError as e:
+            remove_made(made)
             raise MemoryToolError("path '%s' cannot be created: %s; create it or choose another path"
                                   % (path, e.strerror or e))
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise MemoryToolError("path '%s' is not writable by this user; fix its owner/mode or use become" % path)
-        with WaitLock(path, lock_timeout, "Another import into '%s' holds its lock (waited %ss); wait for it to "
-                      "finish", create=False):
-            result["cleaned"] = _clean_leftovers(path, name)
-            state = _target_state(target, marker_path(path, name), meta, dsv)
-            _decide(state, target, replace)
-            if state == "same":
-                result["state"] = "same"
-            else:
-                stamp = utc_now_name(None if now is None else datetime.datetime.fromtimestamp(
-                    float(now), tz=datetime.timezone.utc))
-                result.update(_import(src, fmt, schema, meta, path, name, target, dsv, dim, uid, gid, stamp))
-                result.update(changed=True, state="imported")
+        try:
+            if not os.access(path, os.W_OK | os.X_OK):
+                raise MemoryToolError("path '%s' is not writable by this user; fix its owner/mode or use become"
+                                      % path)
+            with WaitLock(path, lock_timeout, "Another import into '%s' holds its lock (waited %ss); wait for it "
+                          "to finish", create=False):
+                if not os.path.isdir(path):
+                    raise MemoryToolError("path '%s' was removed while this import waited for its lock (an import "
+                                          "that created it failed); run the task again" % path)
+                result["cleaned"] = _clean_leftovers(path, name)
+                state = _target_state(target, marker_path(path, name), meta, dsv)
+                _decide(state, target, replace)
+                if state == "same":
+                    result["state"] = "same"
+                else:
+                    stamp = utc_now_name(None if now is None else datetime.datetime.fromtimestamp(
+                        float(now), tz=datetime.timezone.utc))
+                    result.update(_import(src, fmt, schema, meta, path, name, target, dsv, dim, uid, gid, stamp))
+                    result.update(changed=True, state="imported")
+        except BaseException:
+            remove_made(made)  # a failed import leaves no directory it created
+            raise
         if result["state"] == "same":
             result["version"] = open_table(target).version
     result["changed"] = bool(result["changed"] or result["cleaned"])
@@ -655,15 +684,25 @@ def _decide(state, target, replace):
         "'%s<UTC time>' (never deleted) and import, or choose another path" % (target, state, target + ASIDE_TAG))
 
 
+def _leftovers(path, name):
+    """Names of the staging dirs of this table that an interrupted import left in `path` (none when it is missing)."""
+    prefix = "." + name + ".lance" + STAGING_TAG
+    try:
+        entries = sorted(os.listdir(path))
+    except FileNotFoundError:
+        return []
+    except OSError as e:
+        raise MemoryToolError("path '%s' cannot be read (%s); fix its owner/mode or use become"
+                              % (path, e.strerror or e))
+    return [entry for entry in entries if entry.startswith(prefix) and os.path.isdir(os.path.join(path, entry))
+            and not os.path.islink(os.path.join(path, entry))]
+
+
 def _clean_leftovers(path, name):
     """Remove staging dirs of this table that an interrupted import left (call while holding the lock)."""
-    prefix = "." + name + ".lance" + STAGING_TAG
-    removed = []
-    for entry in sorted(os.listdir(path)):
-        full = os.path.join(path, entry)
-        if entry.startswith(prefix) and os.path.isdir(full) and not os.path.islink(full):
-            shutil.rmtree(full, ignore_errors=True)
-            removed.append(entry)
+    removed = _leftovers(path, name)
+    for entry in removed:
+        shutil.rmtree(os.path.join(path, entry), ignore_errors=True)
     return removed
 
 

@@ -23,7 +23,8 @@ description:
   - V(parquet) - every column, vectors included, with the table's exact Arrow schema; what
     M(openclaw.memory.lance_import) rebuilds a table from. V(arrow) - the same as an Arrow IPC stream.
   - The file is written to a hidden temp file beside O(dest) (mode 0600; its directory is created 0700 when
-    missing) and renamed into place (a killed run's temp file is removed by the next run); then
+    missing, and removed again when the export fails) and renamed into place (a killed run's temp file is
+    removed by the next run); then
     C(<dest>.manifest.json) (0600) records the format, table, source path,
     version, rows, data_storage_version, manifest naming and indexes, the exported columns and the Arrow schema
     (as text and as base64 IPC), C(vector_dim), the file's C(bytes) and C(sha256), an order-independent hash of
@@ -57,7 +58,8 @@ options:
   dest:
     description:
       - Path of the export file, for example C(/var/backups/openclaw-memory/memories.parquet). Must be outside
-        O(path). Its directory is created (0700) when missing. The manifest goes next to it as
+        O(path). Its directory is created (0700) when missing; a failed export removes what it created of it.
+        The manifest goes next to it as
         C(<dest>.manifest.json).
     type: path
     required: true

@@ -22,7 +22,7 @@ description:
     file's and the manifest's (an order-independent hash, streamed), schema, vector dimensions and storage version -
     and opens it with lancedb, counts it and reads a row back with its vector. Only then is it renamed to
     C(<path>/<table>.lance). A failure or a crash leaves nothing that looks like a complete table; the next run
-    removes the staging leftovers.
+    removes the staging leftovers. A failed run also removes the directories it created for O(path).
   - An existing table is refused unless O(replace=true); then it is moved aside to
     C(<path>/<table>.lance.pre-import-<UTC time>), never deleted. A table this module imported from the same
     export and that has not changed since is left as it is (C(changed=false)); the record of what was imported is
@@ -37,7 +37,8 @@ attributes:
   check_mode:
     support: full
     details: Checks the file against its manifest, the columns and the dimensions, and reports whether the table
-      would be imported or replaced (RV(state)); writes nothing.
+      would be imported or replaced (RV(state)) and the staging leftovers the run would remove (RV(cleaned); then
+      C(changed=true) as in the real run); writes and removes nothing.
   diff_mode:
     support: none
   idempotent:
@@ -56,7 +57,8 @@ options:
     type: path
   path:
     description:
-      - The database directory to import into; created (0700) when missing. Use a new or staging directory;
+      - The database directory to import into; created (0700) when missing, and removed again when the import
+        fails. Use a new or staging directory;
         importing into the live C(dbPath) needs the gateway stopped.
     type: path
     required: true
@@ -67,7 +69,8 @@ options:
     description:
       - Lance data storage version to write - V(2.0), V(2.1), V(2.2), V(legacy) (0.1) or V(stable) (pylance's
         current default). pylance 0.16 reads only 2.0; 0.38 reads 2.0 and 2.1; 9.x and later read all.
-      - Default the source table's version recorded in the manifest.
+      - Default the source table's version recorded in the manifest (C(source.data_storage_version)); a value
+        there that is none of the above fails naming the manifest - set this option then.
     type: str
   vector_dim:
     description:
@@ -182,7 +185,8 @@ aside:
   type: str
   sample: /srv/staging/lancedb/memories.lance.pre-import-20260901T030000Z
 cleaned:
-  description: Staging directories of an interrupted earlier import that were removed.
+  description: Staging directories of an interrupted earlier import that were removed (in check mode, that would
+    be removed).
   returned: always
   type: list
   elements: str

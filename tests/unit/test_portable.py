@@ -187,6 +187,20 @@ def test_export_check_mode_idempotence_and_a_new_version(tmp_path):
     assert sorted(os.listdir(tmp_path / "exports")) == ["m.parquet", "m.parquet.manifest.json"]
 
 
+def test_failed_export_leaves_no_directory_it_created(tmp_path):
+    src = make_db(tmp_path / "home")
+    data = os.path.join(src, "memories.lance", "data")
+    os.unlink(max((os.path.join(data, n) for n in os.listdir(data)), key=os.path.getsize))  # the bulk commit's file
+    dest = str(tmp_path / "exports" / "host1" / "m.parquet")
+    msg = error_of(P.export_table, src, dest, fmt="parquet")
+    assert msg.startswith(f"Exporting table '{src}/memories.lance' to '{dest}' failed: Not found: ")
+    assert msg.endswith("; nothing was written (the database was only read)")
+    assert sorted(os.listdir(tmp_path)) == ["home"]  # neither exports/ nor exports/host1/ is left
+    (tmp_path / "exports").mkdir()
+    error_of(P.export_table, src, dest, fmt="parquet")
+    assert os.listdir(tmp_path / "exports") == []  # what existed before stays
+
+
 def test_export_streams_in_bounded_row_groups(tmp_path):
     """A plugin-made table yields one-row batches; the file still holds row groups of up to BATCH_ROWS rows."""
     import pyarrow.parquet as pq
@@ -376,6 +390,18 @@ def test_import_bad_storage_version(tmp_path, parquet_export):
     assert msg == ("data_storage_version='next' is not a stable Lance format this module writes; use one of legacy, "
                    "0.1, 2.0, 2.1, 2.2, stable (pylance 0.16 reads only 2.0, 0.38 reads 2.0-2.1, 9.x and later "
                    "read all)")
+    # The same value in the manifest is the manifest's fault, not the option's: named as such.
+    with open(P.manifest_path(parquet_export)) as f:
+        source = json.load(f)["source"]
+    rewrite_manifest(parquet_export, source=dict(source, data_storage_version="bogus"))
+    msg = error_of(P.import_table, parquet_export, str(tmp_path / "db"))
+    assert msg == (f"Manifest '{parquet_export}.manifest.json' records source.data_storage_version 'bogus', which is "
+                   "not a stable Lance format this module writes; set the option data_storage_version to one of "
+                   "legacy, 0.1, 2.0, 2.1, 2.2, stable (pylance 0.16 reads only 2.0, 0.38 reads 2.0-2.1, 9.x and "
+                   "later read all), or pass the manifest lance_export wrote")
+    assert not os.path.exists(tmp_path / "db")
+    res = P.import_table(parquet_export, str(tmp_path / "db"), data_storage_version="2.0")  # the option wins
+    assert res["state"] == "imported" and res["data_storage_version"] == "2.0"
 
 
 def test_import_failing_verification_or_a_crash_leaves_nothing_that_looks_complete(tmp_path, parquet_export):
@@ -384,7 +410,13 @@ def test_import_failing_verification_or_a_crash_leaves_nothing_that_looks_comple
     msg = error_of(P.import_table, parquet_export, target)
     assert msg == (f"The imported table failed verification, so nothing was put in place: the file held {N - 1} rows, "
                    f"its manifest says {N}; rows: expected {N}, found {N - 1}")
-    assert os.listdir(target) == []  # the staging dir is gone too
+    assert not os.path.exists(target)  # the staging dir is gone, and so is the path the run created
+    nested = tmp_path / "new" / "host1" / "db"
+    error_of(P.import_table, parquet_export, str(nested))
+    assert not os.path.exists(tmp_path / "new")  # every directory the run created
+    os.mkdir(target)
+    error_of(P.import_table, parquet_export, target)
+    assert os.listdir(target) == []  # a path that existed stays
     rewrite_manifest(parquet_export, rows=N - 1)
     # What a crash mid-import leaves: a hidden staging dir holding a half-written table.
     crashed = os.path.join(target, ".memories.lance.importing-20260901T000000Z")
@@ -393,6 +425,30 @@ def test_import_failing_verification_or_a_crash_leaves_nothing_that_looks_comple
     res = P.import_table(parquet_export, target)
     assert res["cleaned"] == [".memories.lance.importing-20260901T000000Z"] and res["state"] == "imported"
     assert sorted(os.listdir(target)) == [".memories.lance.import.json", "memories.lance"]
+
+
+def test_import_check_mode_reports_the_leftovers_it_would_clean(tmp_path, dbs):
+    src = str(tmp_path / "ex" / "m.arrows")
+    P.export_table(dbs[LANCEDB], src, fmt="arrow")
+    target = str(tmp_path / "imp" / "db")
+    leftover = ".memories.lance.importing-20200101T000000Z"
+    os.makedirs(os.path.join(target, leftover))
+    plan = P.import_table(src, target, check_mode=True)
+    assert (plan["changed"], plan["state"], plan["cleaned"]) == (True, "would_import", [leftover])
+    assert os.listdir(target) == [leftover]  # check mode removes nothing
+    done = P.import_table(src, target)
+    assert (done["changed"], done["state"], done["cleaned"]) == (True, "imported", [leftover])
+    # The table is already there: only the leftover would change, and check mode says so.
+    os.mkdir(os.path.join(target, leftover))
+    before = tree_state(target)
+    plan = P.import_table(src, target, check_mode=True)
+    assert (plan["changed"], plan["state"], plan["cleaned"]) == (True, "same", [leftover])
+    assert tree_state(target) == before and leftover in os.listdir(target)
+    done = P.import_table(src, target)
+    assert (done["changed"], done["state"], done["cleaned"]) == (True, "same", [leftover])
+    plan = P.import_table(src, target, check_mode=True)
+    assert (plan["changed"], plan["state"], plan["cleaned"]) == (False, "same", [])
+    assert P.import_table(str(src), str(tmp_path / "none"), check_mode=True)["cleaned"] == []
 
 
 def test_import_keeps_the_source_storage_version_and_manifest_naming(tmp_path):
