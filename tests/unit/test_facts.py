@@ -348,8 +348,8 @@ def test_damaged_table_reports_what_it_can(tmp_path):
     assert len(f["warnings"]) == 3
     assert f["warnings"][0].startswith(f"Lance table '{archive}' cannot be opened: ")
     assert f["warnings"][1].startswith(
-        f"Lance table '{b['table_path']}' is damaged: 1 of the 11 files its version {b['version']} needs are missing "
-        "(first: data/")
+        f"Lance table '{b['table_path']}' is damaged: 1 of the 11 files its version {b['version']} needs is missing: "
+        "data/")
     assert f["warnings"][2].startswith(f"Table '{b['table_path']}' could not be read in full (")
     assert f["warnings"][2].endswith("the database is damaged: run openclaw.memory.lance_verify on it, or restore "
                                      "it from a snapshot")
@@ -499,7 +499,8 @@ def test_bad_input_profile(tmp_path, lancedb_home):
 
 
 def test_bad_input_probes_and_user(lancedb_home):
-    assert _fails(home=lancedb_home["home"], probes=-1) == "probes must be 0 or more, got -1"
+    assert _fails(home=lancedb_home["home"], probes=-1) == (
+        "probes=-1 is invalid: probes must be 0 or more (how many spot-check memories to record; 0 records none)")
     assert _fails(user="no-such-user-x") == (
         "User 'no-such-user-x' does not exist on this host; set user to the account that runs the OpenClaw gateway")
 
