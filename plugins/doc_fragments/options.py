@@ -114,7 +114,8 @@ options:
     required: true
   dest:
     description:
-      - Directory that holds the snapshots, created (mode O(dir_mode)) when missing.
+      - Directory that holds the snapshots, created when missing (with its missing parents, mode O(dir_mode),
+        owned by O(owner)).
       - Must not be inside O(src). Only complete snapshots made by this module are ever considered or
         removed there; other content is left alone.
       - Not created when an option is refused; when a run that created it fails, it is removed again.

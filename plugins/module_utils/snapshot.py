@@ -57,7 +57,9 @@ from ansible_collections.openclaw.memory.plugins.module_utils.common import (
     fsync_dir,
     is_within,
     iso_utc,
+    makedirs_owned,
     nearest_existing,
+    remove_made,
     sha256_file,
     utc_now_name,
 )
@@ -875,36 +877,25 @@ def take_snapshot(src, dest, name=None, link_dest="auto", history="latest", work
 
 
 def _make_dest(dest, dir_mode, uid, gid):
-    """Create dest (and missing parents) when it does not exist; returns the directories created, dest first."""
+    """Create dest (and missing parents) when it does not exist; returns the directories created."""
     made = []
-    p = dest
-    while not os.path.lexists(p):
-        made.append(p)
-        p = os.path.dirname(p)
-    if made:
-        try:
-            os.makedirs(dest, dir_mode)
-            _chown(dest, uid, gid)
-        except OSError as e:
-            _unmake_dest(dest, made)
-            raise MemoryToolError("dest '%s' cannot be created: %s; create it or choose another dest"
-                                  % (dest, e.strerror or e)) from None
+    try:
+        makedirs_owned(dest, dir_mode, uid, gid, made)
+    except OSError as e:
+        remove_made(made)
+        raise MemoryToolError("dest '%s' cannot be created: %s; create it or choose another dest"
+                              % (dest, e.strerror or e)) from None
     return made
 
 
 def _unmake_dest(dest, made, locked=False):
-    """After a failed run: remove the directories `_make_dest` created (and empties `made`), when they hold nothing
-    but (`locked`: this run holds it) the lock file; a failed run leaves nothing behind."""
+    """After a failed run: remove the directories `_make_dest` created, each only while empty but for (`locked`:
+    this run holds it) the lock file; a failed run leaves nothing behind."""
     if locked and made:
         with contextlib.suppress(OSError):
             if os.listdir(dest) == [LOCK_NAME]:
                 os.unlink(os.path.join(dest, LOCK_NAME))
-    for p in made:
-        try:
-            os.rmdir(p)
-        except OSError:
-            break
-    made.clear()
+    remove_made(made)
 
 
 def _run(src, src_tables, dest, name, link_dest, history, workspace, retain, retain_days, force, uid, gid, mode,
