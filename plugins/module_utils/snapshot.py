@@ -361,6 +361,8 @@ def _workspace_files(workspace, warnings):
         try:
             f = _File(WORKSPACE_DIR + "/" + rel.replace(os.sep, "/"), p, os.path.getsize(p))
             f.sha = sha256_file(p)
+        except FileNotFoundError:  # deleted since it was listed: not part of the workspace any more
+            continue
         except PermissionError:
             raise MemoryToolError(
                 "Cannot read '%s' in the workspace: permission denied; run as its owner or with become" % p
@@ -428,8 +430,8 @@ def _decide_links(files, base, uid, gid, mode, verify_links=False):
         if f.sha is None:
             try:
                 f.sha = sha256_file(f.src)
-            except FileNotFoundError:
-                raise _Vanished(f.src) from None
+            except FileNotFoundError:  # left to copy: the copy meets the vanished file and pins again
+                continue
         if f.sha == base["sums"][f.rel]:
             f.action = "link"
 
@@ -1008,6 +1010,11 @@ def _run(src, src_tables, dest, name, link_dest, history, workspace, retain, ret
                                   "become; nothing was kept" % e.filename) from None
         raise MemoryToolError("Snapshot '%s' failed while writing to '%s': %s; nothing was kept and src was not "
                               "touched" % (name, dest, e)) from None
+    except _Vanished as e:  # a workspace file deleted while it was copied (table files are pinned again instead)
+        stager.close(failed=True)
+        shutil.rmtree(staging, ignore_errors=True)
+        raise MemoryToolError("'%s' was deleted while snapshot '%s' copied it; nothing was kept: re-run the snapshot"
+                              % (e, name)) from None
     except BaseException:
         stager.close(failed=True)
         shutil.rmtree(staging, ignore_errors=True)
@@ -1209,7 +1216,10 @@ def _same_content(snap, pins, ws_files, history, src_real):
         rel = pin["prefix"] + "/" + _manifest_of(pin)
         mf = next(f for f in pin["files"] if f.rel == rel)
         if mf.sha is None:
-            mf.sha = sha256_file(mf.src)
+            try:
+                mf.sha = sha256_file(mf.src)
+            except FileNotFoundError:  # cleaned up since the pin: not the same; the copy pins again
+                return False
         tables[tname] = (pin["ds"].version, mf.sha)
     ws = tuple(sorted((f.rel, f.sha) for f in ws_files))
     return ident == (src_real, history, tuple(sorted(tables.items())), ws)
