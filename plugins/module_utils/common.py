@@ -10,6 +10,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import tempfile
 import time
 
@@ -129,8 +130,19 @@ def nearest_existing(path):
     return path
 
 
+PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 MAX_EPOCH_S = 253402300799  # 9999-12-31T23:59:59Z, the last second datetime can hold
 MS_FROM = 1e11  # parse_time(ms_too=True): epoch values above this are milliseconds
+
+
+def check_profile(profile, fix):
+    """`profile` as given when it is an OpenClaw profile name (letters, digits, '-', '_'); else raises, ending
+    with `fix` (what to set, in the caller's terms)."""
+    if profile and not PROFILE_NAME.fullmatch(profile):
+        raise MemoryToolError(
+            "profile %r is not a profile name: OpenClaw profile names are letters, digits, '-' and '_' (at most "
+            "64, no path separators or '..'), as in `openclaw --profile work`; %s" % (profile, fix))
+    return profile
 
 
 def parse_time(value, what, ms_too=False):

@@ -25,7 +25,11 @@ import subprocess
 import unicodedata
 import urllib.parse
 
-from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError, blocked_ancestor
+from ansible_collections.openclaw.memory.plugins.module_utils.common import (
+    MemoryToolError,
+    blocked_ancestor,
+    check_profile,
+)
 from ansible_collections.openclaw.memory.plugins.module_utils.plugins import (
     CONFIG_NAMES,
     EXTENSIONS_DIR,
@@ -331,7 +335,6 @@ SECRET_KEY_NAME = re.compile(
 )
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _PLACEHOLDER = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
-_PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
 def redact_url(url):
@@ -407,17 +410,6 @@ def _abs_option(name, value, home):
             f"{name} '{value}' is relative; give an absolute path or one starting with '~' (the user's home)"
         )
     return path
-
-
-def check_profile(profile):
-    """`profile` as given, when it is a profile name OpenClaw accepts (letters, digits, '-', '_'); else raises."""
-    if profile and not _PROFILE_NAME.fullmatch(profile):
-        raise MemoryToolError(
-            f"profile '{profile}' is not a profile name: OpenClaw profile names are letters, digits, '-' and '_' "
-            "(at most 64, no path separators or '..'), as in `openclaw --profile work`; set profile to the name "
-            "the gateway runs with, or state_dir to a directory"
-        )
-    return profile
 
 
 def _config_in(state_dir):
@@ -916,7 +908,7 @@ def discover(acct, profile=None, state_dir=None, config_path=None, db_path=None,
     unknown memory plugin, or bad paths.
     """
     warnings = []
-    check_profile(profile)
+    check_profile(profile, "set profile to the name the gateway runs with, or state_dir to a directory")
     state = resolve_state_dir(acct.home, state_dir, profile)
     if state["legacy"] and state["passed_over"]:
         warnings.append(

@@ -35,7 +35,7 @@ import subprocess
 import tempfile
 import time
 
-from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError, one_line
+from ansible_collections.openclaw.memory.plugins.module_utils.common import MemoryToolError, check_profile, one_line
 
 MANAGERS = ("systemd_user", "systemd", "openclaw_cli", "command", "none")
 # The module's `state` -> the role's `openclaw_gateway_action` (what the result calls `action`).
@@ -125,6 +125,7 @@ class Gateway:
             raise MemoryToolError("timeout (%s) and poll_interval (%s) must be positive seconds "
                                   "(openclaw_gateway_timeout, openclaw_gateway_poll_interval)"
                                   % (timeout, poll_interval))
+        check_profile(profile, "set openclaw_gateway_profile (profile) to the name the gateway runs with")
         self.manager = manager
         self.systemd = manager in ("systemd", "systemd_user")
         self.timeout = timeout

@@ -574,7 +574,7 @@ def test_discover_rejects_a_profile_that_is_not_a_name(tmp_path, profile):
     with pytest.raises(MemoryToolError) as e:
         C.discover(_acct(home), profile=profile)
     assert e.value.msg == (
-        f"profile '{profile}' is not a profile name: OpenClaw profile names are letters, digits, '-' and '_' (at most "
+        f"profile {profile!r} is not a profile name: OpenClaw profile names are letters, digits, '-' and '_' (at most "
         "64, no path separators or '..'), as in `openclaw --profile work`; set profile to the name the gateway runs "
         "with, or state_dir to a directory")
     assert os.listdir(home) == []

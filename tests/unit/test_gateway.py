@@ -584,6 +584,12 @@ def test_bad_inputs(fakes):
                            "openclaw_gateway_poll_interval)" % (float(timeout), float(poll)))
     assert "manager 'upstart' is not one of" in failure(fakes, "status", manager="upstart").msg
     assert "state 'reloaded' is not one of" in failure(fakes, "reloaded", manager="none").msg
+    for profile in ("../x", "a/b", "work\n"):
+        assert failure(fakes, "stopped", manager="systemd_user", profile=profile).msg == (
+            "profile %r is not a profile name: OpenClaw profile names are letters, digits, '-' and '_' (at most 64, no "
+            "path separators or '..'), as in `openclaw --profile work`; set openclaw_gateway_profile (profile) to the "
+            "name the gateway runs with" % profile)
+    assert fakes.calls() == []  # nothing ran
 
 
 def test_none_manager_does_nothing(fakes):
