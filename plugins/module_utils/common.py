@@ -278,6 +278,19 @@ def makedirs_owned(path, dir_mode, uid, gid, made):
     made.append(path)
 
 
+def make_option_dir(path, dir_mode, uid, gid, option, label=None):
+    """makedirs_owned for the directory an option names (`label`: how to call it, default the option's name);
+    returns the directories created. A failure removes what it created and raises naming `option`."""
+    made = []
+    try:
+        makedirs_owned(path, dir_mode, uid, gid, made)
+    except OSError as e:
+        remove_made(made)
+        raise MemoryToolError("%s '%s' cannot be created: %s; create it or choose another %s"
+                              % (label or option, path, e.strerror or e, option)) from None
+    return made
+
+
 def remove_made(made):
     """Undo makedirs_owned on failure: remove the directories in `made`, deepest first, each only while empty."""
     for path in reversed(made):

@@ -50,7 +50,7 @@ from ansible_collections.openclaw.memory.plugins.module_utils.common import (
     fsync_dir,
     is_within,
     iso_utc,
-    makedirs_owned,
+    make_option_dir,
     remove_made,
     sha256_file,
     utc_now_name,
@@ -305,13 +305,7 @@ def _write_export(ds, dest, mpath, fmt, columns, out_schema):
     dest's directory is created when missing, and removed again (what was created of it) when the export fails.
     """
     parent = os.path.dirname(dest)
-    made = []
-    try:
-        makedirs_owned(parent, DIR_MODE, os.geteuid(), os.getegid(), made)
-    except OSError as e:
-        remove_made(made)
-        raise MemoryToolError("dest's directory '%s' cannot be created: %s; create it or choose another dest"
-                              % (parent, e.strerror or e))
+    made = make_option_dir(parent, DIR_MODE, os.geteuid(), os.getegid(), "dest", "dest's directory")
     try:
         return _stream_export(ds, dest, mpath, fmt, columns, out_schema, parent)
     except BaseException:
@@ -640,13 +634,7 @@ def import_table(src, path, manifest=None, table=None, data_storage_version=None
             state, "would_replace"))
     else:
         uid, gid = default_owner(path, owner, group)
-        made = []
-        try:
-            makedirs_owned(path, DIR_MODE, uid, gid, made)
-        except OSError as e:
-            remove_made(made)
-            raise MemoryToolError("path '%s' cannot be created: %s; create it or choose another path"
-                                  % (path, e.strerror or e))
+        made = make_option_dir(path, DIR_MODE, uid, gid, "path")
         try:
             if not os.access(path, os.W_OK | os.X_OK):
                 raise MemoryToolError("path '%s' is not writable by this user; fix its owner/mode or use become"

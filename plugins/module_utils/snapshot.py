@@ -57,7 +57,7 @@ from ansible_collections.openclaw.memory.plugins.module_utils.common import (
     fsync_dir,
     is_within,
     iso_utc,
-    makedirs_owned,
+    make_option_dir,
     nearest_existing,
     remove_made,
     sha256_file,
@@ -851,7 +851,7 @@ def take_snapshot(src, dest, name=None, link_dest="auto", history="latest", work
     warnings = []
     src_real = os.path.realpath(src)
     if not check_mode:
-        made = _make_dest(dest, dir_mode, uid, gid)
+        made = make_option_dir(dest, dir_mode, uid, gid, "dest")
         try:
             if not os.access(dest, os.W_OK | os.X_OK):
                 raise MemoryToolError("dest '%s' is not writable by this user; fix its owner/mode or use become"
@@ -878,20 +878,8 @@ def take_snapshot(src, dest, name=None, link_dest="auto", history="latest", work
     return result
 
 
-def _make_dest(dest, dir_mode, uid, gid):
-    """Create dest (and missing parents) when it does not exist; returns the directories created."""
-    made = []
-    try:
-        makedirs_owned(dest, dir_mode, uid, gid, made)
-    except OSError as e:
-        remove_made(made)
-        raise MemoryToolError("dest '%s' cannot be created: %s; create it or choose another dest"
-                              % (dest, e.strerror or e)) from None
-    return made
-
-
 def _unmake_dest(dest, made, locked=False):
-    """After a failed run: remove the directories `_make_dest` created, each only while empty but for (`locked`:
+    """After a failed run: remove the directories make_option_dir created, each only while empty but for (`locked`:
     this run holds it) the lock file; a failed run leaves nothing behind."""
     if locked and made:
         with contextlib.suppress(OSError):
