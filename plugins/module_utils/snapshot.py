@@ -895,6 +895,7 @@ def _run(src, src_tables, dest, name, link_dest, history, workspace, retain, ret
     own = [s for s in snaps if s["meta"].get("src") == src_real]
     pins = {}
     for tname in sorted(src_tables):
+        last = None
         for _attempt in range(MAX_PINS):
             try:
                 pins[tname] = _pin_table(tname, src_tables[tname], history)
