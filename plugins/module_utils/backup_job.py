@@ -24,7 +24,8 @@ One run, under an exclusive lock (two runs never overlap):
   6. the status file (`/var/lib/openclaw-memory/last-backup.json`) and the
      notifications (webhook, Telegram).
 Exit status: 0 ok, 1 the backup failed, 2 bad configuration, 3 the backup is
-fine but a notification could not be sent, 75 another run holds the lock.
+fine but a notification could not be sent, 4 the backup is fine but the status
+file could not be written, 75 another run holds the lock.
 
 Secrets (S3 keys, the Telegram bot token, the webhook URL) come from an env
 file (0600) that this process reads itself: never from the command line or
@@ -39,6 +40,7 @@ import datetime
 import fcntl
 import hashlib
 import json
+import math
 import os
 import re
 import shlex
@@ -74,7 +76,7 @@ from ansible_collections.openclaw.memory.plugins.module_utils.lance import (
     open_table,
     referenced_bytes,
 )
-from ansible_collections.openclaw.memory.plugins.module_utils.s3 import S3Client
+from ansible_collections.openclaw.memory.plugins.module_utils.s3 import S3Client, ssl_context
 from ansible_collections.openclaw.memory.plugins.module_utils.snapshot import (
     META_NAME,
     WORKSPACE_FILES,
@@ -98,6 +100,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_NOTIFY = 3
+EXIT_STATUS = 4  # the status file could not be written: monitoring cannot see the run
 EXIT_LOCKED = 75  # EX_TEMPFAIL
 
 # The env file's names. AWS_* are the standard names, so an existing credentials env file works as is.
@@ -176,10 +179,41 @@ HOST_KEY_CHECKING = ("accept-new", "yes", "no")
 _DEST_RE = re.compile(r"^(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(?P<path>/.*)$")
 # Keys that must never be in the config file (they belong in the env file).
 _SECRET_KEY_RE = re.compile(r"(secret|token|password|access_key|api_key|apikey|webhook_url)", re.IGNORECASE)
+# Settings whose wrong value is likely a secret pasted in the wrong place: never echoed in a message.
+_SECRET_SETTINGS = ("notify.webhook",)
+# The backup_cron role variable each config setting comes from (named in messages, with the config key).
+_ROLE_PREFIX = "openclaw_backup_cron_"
+ROLE_VARS = {setting: _ROLE_PREFIX + var for setting, var in {
+    "db_path": "db_path", "workspace": "workspace", "backup_dir": "dir", "retain_days": "retain_days",
+    "space_margin_mb": "space_margin_mb", "mode": "mode", "force": "force", "verify_checks": "verify_checks",
+    "owner": "owner", "group": "group", "embedding": "embedding", "env_file": "env_file",
+    "status_file": "status_file", "lock_file": "lock_file", "host_label": "host_label",
+    "gateway.stop": "gateway_stop_command", "gateway.start": "gateway_start_command",
+    "gateway.timeout": "gateway_timeout",
+    "offsite.rsync.dest": "rsync_dest", "offsite.rsync.ssh_key": "rsync_ssh_key",
+    "offsite.rsync.ssh_port": "rsync_ssh_port", "offsite.rsync.known_hosts": "rsync_known_hosts",
+    "offsite.rsync.host_key_checking": "rsync_host_key_checking", "offsite.rsync.ssh_options": "rsync_ssh_options",
+    "offsite.rsync.retain_days": "rsync_retain_days",
+    "offsite.s3.bucket": "s3_bucket", "offsite.s3.prefix": "s3_prefix", "offsite.s3.endpoint": "s3_endpoint",
+    "offsite.s3.region": "s3_region", "offsite.s3.addressing": "s3_addressing", "offsite.s3.ca_file": "s3_ca_file",
+    "offsite.s3.retain_days": "s3_retain_days", "offsite.s3.workers": "s3_workers",
+    "notify.on": "notify_on", "notify.timeout": "notify_timeout", "notify.webhook": "webhook_enabled",
+    "notify.telegram.chat_id": "telegram_chat_id", "notify.telegram.api_base": "telegram_api_base",
+    ENV_WEBHOOK_URL: "webhook_url", ENV_TELEGRAM_TOKEN: "telegram_token",
+}.items()}
 
 
-def _section(data, spec, where):
-    """Check a dict against {key: (types, default)}; returns a new dict with defaults filled in."""
+def _role_var(setting):
+    """' (role variable openclaw_backup_cron_...)' for a setting the backup_cron role writes, else ''."""
+    return " (role variable %s)" % ROLE_VARS[setting] if setting in ROLE_VARS else ""
+
+
+def _section(data, spec, path, prefix=""):
+    """Check a dict against {key: (types, default)}; returns a new dict with defaults filled in.
+
+    `path` starts each message (see check_config), `prefix` is the section's place in the config ("notify.").
+    """
+    where = path + prefix
     if not isinstance(data, dict):
         raise MemoryToolError("%s must be a JSON object, got %s" % (where.rstrip(". :"), type(data).__name__))
     for key in data:
@@ -195,10 +229,12 @@ def _section(data, spec, where):
             out[key] = json.loads(json.dumps(default))  # a fresh copy of list defaults
             continue
         value = data[key]
-        if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
-            raise MemoryToolError("%s%s must be %s, got %r" % (where, key, _type_names(types), value))
-        if not isinstance(value, types):
-            raise MemoryToolError("%s%s must be %s, got %r" % (where, key, _type_names(types), value))
+        if (isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,))
+                or not isinstance(value, types)):
+            setting = prefix + key
+            got = ("the value given is not shown (it may be a secret: secrets go to the env file)"
+                   if setting in _SECRET_SETTINGS else "got %r" % (value,))
+            raise MemoryToolError("%s%s must be %s, %s%s" % (where, key, _type_names(types), got, _role_var(setting)))
         out[key] = value
     return out
 
@@ -212,6 +248,43 @@ def _type_names(types):
     names = {"str": "a string", "int": "a whole number", "float": "a number", "bool": "true or false",
              "dict": "an object", "list": "a list", "NoneType": "null"}
     return " or ".join(names.get(t.__name__, t.__name__) for t in types)
+
+
+def _number(value, path, setting, low, need, above=False, high=None):
+    """Raise unless `value` (None passes) is a finite number >= low (> low with `above`, <= high when given).
+
+    `need` says what a good value is ("0 or more days"); the message names the setting and its role variable.
+    """
+    if value is None or (math.isfinite(value) and (value > low if above else value >= low)
+                         and (high is None or value <= high)):
+        return
+    raise MemoryToolError("%s%s %r is invalid: it must be %s%s%s" % (
+        path, setting, value, "" if math.isfinite(value) else "a finite number, ", need, _role_var(setting)))
+
+
+def check_url(url, setting, fix, show=True):
+    """Raise unless `url` is an http(s) URL with a host and a valid port, without blanks or control characters.
+
+    `setting` names where it comes from, `fix` what to do; with show=False (a secret URL) the message never holds
+    the value (nor urllib's own words, which quote it).
+    """
+    problem = None
+    if any(ord(c) <= 32 or ord(c) == 127 for c in url):
+        problem = "contains a blank or a control character"
+    else:
+        try:
+            parts = urllib.parse.urlsplit(url)
+            host, _port = parts.hostname, parts.port
+        except ValueError:  # an unclosed '[' (IPv6), a port that is not a number
+            problem = "cannot be parsed as a URL (a bad host or port)"
+        else:
+            if parts.scheme not in ("http", "https"):
+                problem = "does not start with http:// or https://"
+            elif not host:
+                problem = "has no host name"
+    if problem:
+        raise MemoryToolError("%s %s%s%s; %s" % (setting, "%r " % (url,) if show else "", problem,
+                                               "" if show else " (the value is not shown)", fix))
 
 
 def _argv(value, where):
@@ -231,6 +304,7 @@ def check_config(data, path="config: "):
     """Validate a parsed config dict; returns it with every default filled in.
 
     `path` prefixes each setting's name in messages, e.g. "config '/etc/openclaw-memory/backup.json': ".
+    Everything a run would trip over later (after a snapshot is written) is refused here, naming the setting.
     """
     cfg = _section(data, _TOP, path)
     if cfg["format"] != CONFIG_FORMAT:
@@ -241,21 +315,39 @@ def check_config(data, path="config: "):
     for key in ("workspace", "env_file"):
         if cfg[key] is not None and not os.path.isabs(cfg[key]):
             raise MemoryToolError("%s%s '%s' must be an absolute path" % (path, key, cfg[key]))
+    if os.path.realpath(cfg["backup_dir"]) == "/":
+        raise MemoryToolError("%sbackup_dir '%s' is the root directory: snapshots would be written into '/'; choose a "
+                              "directory that holds only these backups, e.g. /var/backups/openclaw-memory%s"
+                              % (path, cfg["backup_dir"], _role_var("backup_dir")))
     if is_within(cfg["backup_dir"], cfg["db_path"]):
         raise MemoryToolError("%sbackup_dir '%s' is inside db_path '%s': backups are never written into the live "
                               "database; choose a backup_dir outside it" % (path, cfg["backup_dir"], cfg["db_path"]))
     if cfg["mode"] not in MODES:
         raise MemoryToolError("%smode %r is invalid: use 'hot' (gateway keeps running) or 'cold' (gateway stopped "
                               "during the snapshot)" % (path, cfg["mode"]))
-    if cfg["retain_days"] < 0:
-        raise MemoryToolError("%sretain_days %r is invalid: it must be 0 or more days" % (path, cfg["retain_days"]))
-    if cfg["space_margin_mb"] < 0:
-        raise MemoryToolError("%sspace_margin_mb %r must be 0 or more" % (path, cfg["space_margin_mb"]))
+    _number(cfg["retain_days"], path, "retain_days", 0, "0 or more days")
+    _number(cfg["space_margin_mb"], path, "space_margin_mb", 0, "0 or more (MiB)")
+    if not cfg["verify_checks"]:
+        raise MemoryToolError("%sverify_checks is empty: nothing would check the new snapshots; list at least one of "
+                              "%s (default: %s)%s" % (path, ", ".join(CHECKS), ", ".join(DEFAULT_CHECKS),
+                                                     _role_var("verify_checks")))
     unknown = [c for c in cfg["verify_checks"] if c not in CHECKS]
     if unknown:
         raise MemoryToolError("%sverify_checks: unknown check(s) %s; choose from %s"
                               % (path, ", ".join(map(str, unknown)), ", ".join(CHECKS)))
-    gw = _section(cfg["gateway"] or {}, _GATEWAY, path + "gateway.")
+    for key in ("owner", "group"):
+        if isinstance(cfg[key], int):
+            _number(cfg[key], path, key, 0, "0 or more (a numeric id), or a name")
+    if cfg["embedding"] is not None:
+        dims = cfg["embedding"].get("dimensions")
+        if dims is not None and (isinstance(dims, bool) or not (isinstance(dims, int) or str(dims).isdigit())
+                                 or int(dims) < 1):
+            raise MemoryToolError("%sembedding.dimensions %r is invalid: it must be a whole number of 1 or more (the "
+                                  "embedding model's vector size, e.g. 1536), or left out%s"
+                                  % (path, dims, _role_var("embedding")))
+    gw = _section(cfg["gateway"] or {}, _GATEWAY, path, "gateway.")
+    _number(gw["timeout"], path, "gateway.timeout", 0, "more than 0 (seconds each gateway command may take)",
+            above=True)
     if cfg["mode"] == "cold" and not (gw["stop"] and gw["start"]):
         raise MemoryToolError("%smode is 'cold' but gateway.stop and gateway.start are not both set; give the "
                               "commands that stop and start the gateway, or use mode 'hot'" % path)
@@ -266,32 +358,48 @@ def check_config(data, path="config: "):
             gw[key] = _argv(gw[key], "%sgateway.%s" % (path, key))
     cfg["gateway"] = gw
     off = _section(cfg["offsite"] or {}, {"rsync": ((dict, type(None)), None), "s3": ((dict, type(None)), None)},
-                   path + "offsite.")
+                   path, "offsite.")
     if off["rsync"] is not None:
-        rs = _section(off["rsync"], _RSYNC, path + "offsite.rsync.")
+        rs = _section(off["rsync"], _RSYNC, path, "offsite.rsync.")
         parse_dest(rs["dest"], path + "offsite.rsync.dest")
         if rs["host_key_checking"] not in HOST_KEY_CHECKING:
             raise MemoryToolError("%soffsite.rsync.host_key_checking %r is invalid: use %s"
                                   % (path, rs["host_key_checking"], ", ".join(HOST_KEY_CHECKING)))
         if not all(isinstance(o, str) for o in rs["ssh_options"]):
             raise MemoryToolError("%soffsite.rsync.ssh_options must be a list of strings" % path)
+        _number(rs["retain_days"], path, "offsite.rsync.retain_days", 0, "0 or more days, or null (retain_days)")
+        _number(rs["ssh_port"], path, "offsite.rsync.ssh_port", 0, "a TCP port, 1 to 65535 (0: ssh's default)",
+                high=65535)
+        _number(rs["bwlimit_kbps"], path, "offsite.rsync.bwlimit_kbps", 0, "0 or more (KiB/s; 0: no limit)")
+        for key in ("timeout", "connect_timeout"):
+            _number(rs[key], path, "offsite.rsync." + key, 0, "more than 0 (seconds)", above=True)
         off["rsync"] = rs
     if off["s3"] is not None:
-        s3 = _section(off["s3"], _S3, path + "offsite.s3.")
+        s3 = _section(off["s3"], _S3, path, "offsite.s3.")
         s3["prefix"] = s3["prefix"].strip("/")
-        if s3["workers"] < 1:
-            raise MemoryToolError("%soffsite.s3.workers %r must be 1 or more (parallel uploads)"
-                                  % (path, s3["workers"]))
+        _number(s3["workers"], path, "offsite.s3.workers", 1, "1 or more (parallel uploads)")
+        _number(s3["retain_days"], path, "offsite.s3.retain_days", 0, "0 or more days, or null (retain_days)")
+        _number(s3["timeout"], path, "offsite.s3.timeout", 0, "more than 0 (seconds)", above=True)
         if s3["addressing"] not in ("auto", "path", "virtual"):
             raise MemoryToolError("%soffsite.s3.addressing %r is invalid: use auto, path or virtual"
                                   % (path, s3["addressing"]))
+        if s3["endpoint"] is not None:
+            check_url(s3["endpoint"], path + "offsite.s3.endpoint", "use e.g. https://s3.eu-central-1.amazonaws.com "
+                      "or http://10.0.0.5:9000, or leave it out for AWS" + _role_var("offsite.s3.endpoint"))
+        if s3["ca_file"] is not None:
+            ssl_context(s3["ca_file"], path + "offsite.s3.ca_file" + _role_var("offsite.s3.ca_file"))
         off["s3"] = s3
     cfg["offsite"] = off
-    nt = _section(cfg["notify"] or {}, _NOTIFY, path + "notify.")
+    nt = _section(cfg["notify"] or {}, _NOTIFY, path, "notify.")
     if nt["on"] not in NOTIFY_ON:
         raise MemoryToolError("%snotify.on %r is invalid: use %s" % (path, nt["on"], ", ".join(NOTIFY_ON)))
+    _number(nt["timeout"], path, "notify.timeout", 0, "more than 0 (seconds each notification may take)",
+            above=True)
     if nt["telegram"] is not None:
-        nt["telegram"] = _section(nt["telegram"], _TELEGRAM, path + "notify.telegram.")
+        nt["telegram"] = _section(nt["telegram"], _TELEGRAM, path, "notify.telegram.")
+        check_url(nt["telegram"]["api_base"], path + "notify.telegram.api_base",
+                  "use the Bot API's base URL, https://api.telegram.org, or your stand-in's http(s) URL"
+                  + _role_var("notify.telegram.api_base"))
     cfg["notify"] = nt
     return cfg
 
@@ -357,8 +465,14 @@ def load_secrets(cfg):
     if cfg["notify"]["webhook"] and not secrets[ENV_WEBHOOK_URL]:
         raise MemoryToolError("notify.webhook is true but %s is missing: put the webhook URL in %s"
                               % (ENV_WEBHOOK_URL, where))
-    if secrets[ENV_WEBHOOK_URL] and urllib.parse.urlsplit(secrets[ENV_WEBHOOK_URL]).scheme not in ("http", "https"):
-        raise MemoryToolError("%s in %s is not an http(s) URL (the value is not shown)" % (ENV_WEBHOOK_URL, where))
+    if secrets[ENV_WEBHOOK_URL]:
+        check_url(secrets[ENV_WEBHOOK_URL], "%s in %s" % (ENV_WEBHOOK_URL, where),
+                  "put the webhook's full http(s) URL there%s" % _role_var(ENV_WEBHOOK_URL), show=False)
+    token = secrets[ENV_TELEGRAM_TOKEN]
+    if cfg["notify"]["telegram"] is not None and token and not re.match(r"^[A-Za-z0-9:_-]+$", token):
+        raise MemoryToolError("%s in %s holds characters a Telegram bot token never has (blanks, '/', '?', ...; the "
+                              "value is not shown); put the token exactly as BotFather gave it%s"
+                              % (ENV_TELEGRAM_TOKEN, where, _role_var(ENV_TELEGRAM_TOKEN)))
     return secrets
 
 
@@ -564,7 +678,11 @@ def run_command(argv, timeout, what, log):
 
 
 def parse_dest(dest, where="offsite.rsync.dest"):
-    """'[user@]host:/abs/path' -> (user@host, path)."""
+    """'[user@]host:/abs/path' -> (user@host for ssh, path, user@host for rsync's 'host:path').
+
+    An IPv6 address is bare for ssh ('root@2001:db8::5') and keeps its brackets for rsync
+    ('root@[2001:db8::5]:/srv/x'), which would otherwise split it at its first ':'.
+    """
     m = _DEST_RE.match(dest or "")
     if not m:
         raise MemoryToolError("%s %r is not '[user@]host:/absolute/path' (rsync over SSH; no rsync daemon '::' "
@@ -572,8 +690,8 @@ def parse_dest(dest, where="offsite.rsync.dest"):
     path = m.group("path").rstrip("/") or "/"
     if path == "/":
         raise MemoryToolError("%s %r points at '/'; give a directory that holds only these backups" % (where, dest))
-    target = (m.group("user") + "@" if m.group("user") else "") + m.group("host").strip("[]")
-    return target, path
+    user = m.group("user") + "@" if m.group("user") else ""
+    return user + m.group("host").strip("[]"), path, user + m.group("host")
 
 
 def ssh_argv(rs):
@@ -658,21 +776,21 @@ def _ssh_master(rs, target):
                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
                                   timeout=rs["connect_timeout"] + 30, check=False)
         except FileNotFoundError:
-            raise MemoryToolError("off-site rsync: ssh is not installed on this host; install openssh-client")
+            raise MemoryToolError("ssh is not installed on this host; install openssh-client")
         except subprocess.TimeoutExpired:
-            raise MemoryToolError("off-site rsync: ssh to %s did not connect within %ss" % (
+            raise MemoryToolError("ssh to %s did not connect within %ss" % (
                 target, rs["connect_timeout"] + 30))
         err.seek(0)
         text = [ln for ln in err.read().splitlines() if ln.strip() and not ln.startswith("Warning: Permanently")]
     if proc.returncode != 0:
-        raise MemoryToolError("off-site rsync: ssh to %s failed (exit %d): %s; check offsite.rsync.dest, ssh_key, "
+        raise MemoryToolError("ssh to %s failed (exit %d): %s; check offsite.rsync.dest, ssh_key, "
                               "and that the key is in the remote authorized_keys" % (
                                   target, proc.returncode, one_line(" | ".join(text[-3:]) or "no output", 300)))
 
 
 def _offsite_rsync(rs, snap_path, src_real, retain_days, now_epoch, log):
     t0 = time.monotonic()
-    target, root = parse_dest(rs["dest"])
+    target, root, remote_host = parse_dest(rs["dest"])
     name = os.path.basename(snap_path)
     partial = "." + name + OFFSITE_PARTIAL
     meta_sha = sha256_file(os.path.join(snap_path, META_NAME))
@@ -707,7 +825,8 @@ def _offsite_rsync(rs, snap_path, src_real, retain_days, now_epoch, log):
                 args.append("--link-dest=../%s" % base)
                 out["link_dest"] = base
             log("rsync: %s -> %s:%s/%s%s", name, target, root, name, " (--link-dest %s)" % base if base else "")
-            stats = _rsync(rs, args + [snap_path + "/", "%s:%s/%s/" % (target, root, partial)], "rsync to " + target)
+            stats = _rsync(rs, args + [snap_path + "/", "%s:%s/%s/" % (remote_host, root, partial)],
+                           "rsync to " + target)
             out["bytes_sent"] = _stat_value(stats, "Total bytes sent") or 0
             out["files_sent"] = _stat_value(stats, "Number of regular files transferred") or 0
             finish_script = ("set -e; cd -- %s; sha256sum --quiet --strict -c %s; printf '%%s  %%s\\n' %s %s | "
@@ -760,7 +879,8 @@ def s3_client(s3, secrets):
     return S3Client(s3["bucket"], region=s3["region"], endpoint=s3["endpoint"],
                     access_key=secrets.get(ENV_S3_ACCESS_KEY), secret_key=secrets.get(ENV_S3_SECRET_KEY),
                     session_token=secrets.get(ENV_S3_SESSION_TOKEN), addressing=s3["addressing"],
-                    ca_file=s3["ca_file"], timeout=s3["timeout"])
+                    ca_file=s3["ca_file"], timeout=s3["timeout"],
+                    ca_setting="offsite.s3.ca_file" + _role_var("offsite.s3.ca_file"))
 
 
 def _key(prefix, rest):
@@ -971,9 +1091,13 @@ def message(status):
         off = ["%s %s" % (k, "ok" if v.get("ok") else "FAILED") for k, v in sorted(status.get("offsite", {}).items())]
         if off:
             parts.append("off-site: " + ", ".join(off))
-        return "; ".join(parts)
-    return "OpenClaw memory backup FAILED on %s: %s (%.1f s)" % (host, status.get("reason"),
-                                                                 status.get("duration_s", 0))
+        parts += ["WARNING: %s" % w for w in status.get("warnings") or []]
+    else:
+        parts = ["OpenClaw memory backup FAILED on %s: %s (%.1f s)" % (host, status.get("reason"),
+                                                                       status.get("duration_s", 0))]
+    if status.get("status_file_error"):
+        parts.append("the status file could not be written: %s" % status["status_file_error"])
+    return "; ".join(parts)
 
 
 def _post_json(url, payload, timeout):
@@ -1029,6 +1153,10 @@ def _send(channel, fn, log):
         err = "cannot connect: %s" % (getattr(e.reason, "strerror", None) or e.reason)
     except (OSError, MemoryToolError) as e:
         err = getattr(e, "msg", None) or getattr(e, "strerror", None) or e.__class__.__name__
+    except Exception as e:  # noqa: BLE001 - a bad URL (ValueError, InvalidURL) must not end the run with a traceback
+        # Its text quotes the URL, which holds the secret (token, webhook path): only the kind is kept.
+        err = "%s (the details are not shown: they quote the secret URL); check the URL settings" % (
+            e.__class__.__name__)
     log("notify: %s FAILED: %s", channel, err)
     return {"ok": False, "error": err}
 
@@ -1056,7 +1184,7 @@ def run_backup(cfg, secrets, now=None, log=None):
         "host": cfg["host_label"] or socket.gethostname(), "time": iso_utc(now_epoch * 1000), "epoch": now_epoch,
         "simulated_time": now is not None, "mode": cfg["mode"], "db_path": cfg["db_path"],
         "backup_dir": cfg["backup_dir"], "snapshot": None, "memories": None, "verify": None,
-        "retention": None, "offsite": {}, "disk": None, "gateway": None, "errors": [],
+        "retention": None, "offsite": {}, "disk": None, "gateway": None, "errors": [], "warnings": [],
     }
     log("backup of %s into %s (%s%s)", cfg["db_path"], cfg["backup_dir"], cfg["mode"],
         ", simulated time %s" % status["time"] if now is not None else "")
@@ -1064,21 +1192,14 @@ def run_backup(cfg, secrets, now=None, log=None):
         status["disk"] = preflight(cfg)
         log("space: %s free, %s needed", human(status["disk"]["free_bytes"]), human(status["disk"]["needed_bytes"]))
         snap = _snapshot(cfg, now_epoch, status, log)
-        status["snapshot"] = {k: snap.get(k) for k in ("name", "path", "reused", "files", "bytes_copied",
-                                                       "bytes_linked", "files_copied", "files_linked", "link_dest")}
-        status["snapshot"]["path"] = snap["snapshot"]
-        status["snapshot"]["bytes"] = snap["bytes_total"]
-        meta = read_snapshot_meta(snap["snapshot"]) or {}
-        status["memories"] = {k: meta.get(k) for k in ("total", "by_category", "by_agent", "by_scope")}
-        log("snapshot %s: %s, %s copied, %s linked, %s memories%s", snap["name"], human(snap["bytes_total"]),
-            human(snap["bytes_copied"]), human(snap["bytes_linked"]), meta.get("total"),
-            " (reused: nothing changed)" if snap.get("reused") else "")
-        for w in snap.get("warnings") or []:
-            log("warning: %s", w)
-        ver = verify_snapshot(snap["snapshot"], baseline=os.path.join(snap["snapshot"], META_NAME),
-                              checks=cfg["verify_checks"])
-        status["verify"] = {"ok": ver["ok"], "checks": {k: v["ok"] for k, v in ver["checks"].items()},
-                            "duration_s": ver["duration_s"]}
+        ver = _verify(cfg, snap, status)
+        damaged = _damaged(snap, ver)
+        if damaged:
+            # A reused snapshot, or files hard-linked from the previous one, fail their checksums: the damage is in
+            # an old snapshot, not in the database. One full copy (nothing linked) gets today's backup anyway.
+            log("warning: %s; taking one full snapshot (nothing hard-linked)", failure_message(ver))
+            snap = _snapshot(cfg, now_epoch, status, log, fresh=True)
+            ver = _verify(cfg, snap, status)
         if not ver["ok"]:
             raise MemoryToolError(failure_message(ver) + "; old snapshots were kept")
         log("verify: ok (%s) in %.2f s", ", ".join(ver["checks"]), ver["duration_s"])
@@ -1088,6 +1209,9 @@ def run_backup(cfg, secrets, now=None, log=None):
         if removed:
             log("retention: removed %s (older than %s days); kept %d", ", ".join(removed), cfg["retain_days"],
                 len(kept))
+        if damaged:
+            status["warnings"].append(_damage_warning(damaged, snap["name"], kept))
+            log("warning: %s", status["warnings"][-1])
         _offsite(cfg, secrets, snap["snapshot"], db_real, now_epoch, status, log)
     except MemoryToolError as e:
         status["errors"].insert(0, one_line(e.msg, REASON_MAX))
@@ -1104,10 +1228,61 @@ def run_backup(cfg, secrets, now=None, log=None):
     return status
 
 
-def _snapshot(cfg, now_epoch, status, log):
-    """take_snapshot; in cold mode between gateway stop and a start that runs whatever happened."""
-    kw = {"workspace": cfg["workspace"], "link_dest": "auto", "force": cfg["force"], "owner": cfg["owner"],
-          "group": cfg["group"], "embedding": cfg["embedding"], "now": now_epoch}
+def _snapshot(cfg, now_epoch, status, log, fresh=False):
+    """take_snapshot (recorded in the status); in cold mode between gateway stop and a start that runs whatever
+    happened. `fresh`: a new snapshot that copies every file (nothing reused, nothing hard-linked)."""
+    snap = _take_snapshot(cfg, now_epoch, status, log, fresh)
+    status["snapshot"] = {k: snap.get(k) for k in ("name", "path", "reused", "files", "bytes_copied",
+                                                   "bytes_linked", "files_copied", "files_linked", "link_dest")}
+    status["snapshot"]["path"] = snap["snapshot"]
+    status["snapshot"]["bytes"] = snap["bytes_total"]
+    meta = read_snapshot_meta(snap["snapshot"]) or {}
+    status["memories"] = {k: meta.get(k) for k in ("total", "by_category", "by_agent", "by_scope")}
+    log("snapshot %s: %s, %s copied, %s linked, %s memories%s", snap["name"], human(snap["bytes_total"]),
+        human(snap["bytes_copied"]), human(snap["bytes_linked"]), meta.get("total"),
+        " (reused: nothing changed)" if snap.get("reused") else "")
+    for w in snap.get("warnings") or []:
+        log("warning: %s", w)
+    return snap
+
+
+def _verify(cfg, snap, status):
+    """verify_checks on the snapshot against its own SNAPSHOT.json; recorded in the status."""
+    ver = verify_snapshot(snap["snapshot"], baseline=os.path.join(snap["snapshot"], META_NAME),
+                          checks=cfg["verify_checks"])
+    status["verify"] = {"ok": ver["ok"], "checks": {k: v["ok"] for k, v in ver["checks"].items()},
+                        "duration_s": ver["duration_s"]}
+    return ver
+
+
+def _damaged(snap, ver):
+    """{names, files} when a reused snapshot, or one that hard-linked files, fails its checksums; else None.
+
+    names: the snapshots holding the damaged files (a reused one; a new one and the one it linked from).
+    """
+    check = ver["checks"].get("checksums") or {}
+    files = list(check.get("bad") or []) + list(check.get("missing") or [])
+    if ver["ok"] or check.get("ok", True) or not files or not (snap.get("reused") or snap.get("bytes_linked")):
+        return None
+    names = [snap["name"]] + ([os.path.basename(snap["link_dest"])] if snap.get("link_dest") else [])
+    return {"names": sorted(names), "files": files}
+
+
+def _damage_warning(damaged, good, kept):
+    """The warning of a run that replaced a damaged snapshot by a full one."""
+    files = ", ".join(damaged["files"][:5]) + (" and %d more" % (len(damaged["files"]) - 5)
+                                               if len(damaged["files"]) > 5 else "")
+    left = [n for n in damaged["names"] if n in kept]
+    return ("snapshot(s) %s hold damaged files (they differ from their SHA256SUMS or are missing: %s); this run took "
+            "a full snapshot, %s, that verified, and later runs link from it. %s" % (
+                ", ".join(damaged["names"]), files, good,
+                "Kept for inspection: %s; remove %s once inspected (check the disk)" % (
+                    ", ".join(left), "them" if len(left) > 1 else "it") if left else "Retention has removed them"))
+
+
+def _take_snapshot(cfg, now_epoch, status, log, fresh):
+    kw = {"workspace": cfg["workspace"], "link_dest": "none" if fresh else "auto", "force": fresh or cfg["force"],
+          "owner": cfg["owner"], "group": cfg["group"], "embedding": cfg["embedding"], "now": now_epoch}
     if cfg["mode"] == "hot":
         return take_snapshot(cfg["db_path"], cfg["backup_dir"], **kw)
     gw = cfg["gateway"]
@@ -1162,15 +1337,23 @@ def finish(cfg, secrets, status, log):
         status["last_ok_snapshot"] = prev.get("last_ok_snapshot")
         status["consecutive_failures"] = int(prev.get("consecutive_failures") or 0) + 1
     status = redact.deep(status)
-    _write_status(cfg["status_file"], status, log)
+    unwritten = _write_status(cfg["status_file"], status, log)
+    if unwritten:
+        status["status_file_error"] = unwritten  # the alert says so: monitoring will not see this run
     status["notify"] = notify(cfg, secrets, status, log) if cfg else {}
+    status.pop("status_file_error", None)
     code = status["exit_code"]
     if status["ok"] and any(not r["ok"] for r in status["notify"].values()):
         code = EXIT_NOTIFY
         status["exit_code"] = code
     status = redact.deep(status)
-    _write_status(cfg["status_file"], status, log)
-    if status["ok"]:
+    unwritten = _write_status(cfg["status_file"], status, log)
+    if unwritten and code in (EXIT_OK, EXIT_NOTIFY):
+        code = EXIT_STATUS
+    if unwritten:
+        log("FAILED: %s; monitoring cannot see this run: free space there or fix status_file%s. The backup itself: %s",
+            unwritten, _role_var("status_file"), message(status) if status["ok"] else "FAILED: " + status["reason"])
+    elif status["ok"]:
         log("OK: %s", message(status))
     else:
         log("FAILED: %s", status["reason"])
@@ -1178,10 +1361,14 @@ def finish(cfg, secrets, status, log):
 
 
 def _write_status(path, status, log):
+    """Write the status file; returns None, or what went wrong (also logged)."""
     try:
         write_json_atomic(path, status)
+        return None
     except OSError as e:
-        log("ERROR: cannot write the status file '%s': %s", path, e.strerror or e)
+        err = "cannot write the status file '%s': %s" % (path, e.strerror or e)
+        log("ERROR: %s", err)
+        return err
 
 
 def config_error_status(path, msg, log):

@@ -79,11 +79,24 @@ def sign_v4(method, path, query, headers, payload_sha256, access_key, secret_key
     return "%s Credential=%s/%s, SignedHeaders=%s, Signature=%s" % (ALGORITHM, access_key, scope, signed, sig)
 
 
+def ssl_context(ca_file=None, setting="s3.ca_file"):
+    """The TLS context for an https endpoint: the system's CAs, or `ca_file` (a PEM bundle) for a private CA.
+
+    Raises MemoryToolError naming `setting` when the file is missing, unreadable or holds no certificate.
+    """
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
+        why = getattr(e, "strerror", None) or getattr(e, "reason", None) or str(e) or e.__class__.__name__
+        raise MemoryToolError("%s '%s' cannot be used as a CA bundle (%s); give the path of a readable PEM file "
+                              "with the CA certificate(s) of the S3 endpoint" % (setting, ca_file, why)) from None
+
+
 class S3Client:
     """One bucket on one endpoint. Raises MemoryToolError naming the operation, the object and the fix."""
 
     def __init__(self, bucket, region="us-east-1", endpoint=None, access_key=None, secret_key=None,
-                 session_token=None, addressing="auto", ca_file=None, timeout=60):
+                 session_token=None, addressing="auto", ca_file=None, timeout=60, ca_setting="s3.ca_file"):
         if not bucket or "/" in bucket:
             raise MemoryToolError("s3.bucket %r is not a bucket name; set s3.bucket to the bucket alone (no "
                                   "s3:// and no prefix: the prefix goes to s3.prefix)" % (bucket,))
@@ -113,7 +126,7 @@ class S3Client:
         self._secret = secret_key
         self._token = session_token
         self.timeout = timeout
-        self._ctx = ssl.create_default_context(cafile=ca_file) if self.scheme == "https" else None
+        self._ctx = ssl_context(ca_file, ca_setting) if self.scheme == "https" else None
         self._conn = None
         self.requests = 0
 

@@ -142,7 +142,8 @@ def sshd(tmp_path_factory):
     shutil.copy(d / "client_key.pub", d / "authorized_keys")
     port = free_port()
     (d / "sshd_config").write_text(
-        "Port %d\nListenAddress 127.0.0.1\nHostKey %s\nPidFile %s\nAuthorizedKeysFile %s\nStrictModes no\n"
+        "Port %d\nListenAddress 127.0.0.1\nListenAddress ::1\nHostKey %s\nPidFile %s\nAuthorizedKeysFile %s\n"
+        "StrictModes no\n"
         "UsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
         % (port, d / "host_key", d / "sshd.pid", d / "authorized_keys"))
     log = open(d / "sshd.log", "w")  # noqa: SIM115 - the sshd writes to it for the module's lifetime
@@ -228,9 +229,52 @@ def test_config_defaults_are_filled_in(state):
                                                        "daemon '::' syntax)")),
     ({"offsite": {"rsync": {"dest": "h:/"}}}, "points at '/'; give a directory that holds only these backups"),
     ({"offsite": {"s3": {"prefix": "x"}}}, ": offsite.s3.bucket is required"),
-    ({"offsite": {"s3": {"bucket": "b", "workers": 0}}}, ": offsite.s3.workers 0 must be 1 or more (parallel uploads)"),
+    ({"offsite": {"s3": {"bucket": "b", "workers": 0}}}, (": offsite.s3.workers 0 is invalid: it must be 1 or more "
+                                                          "(parallel uploads) (role variable "
+                                                          "openclaw_backup_cron_s3_workers)")),
     ({"notify": {"on": "sometimes"}}, ": notify.on 'sometimes' is invalid: use always, failure, never"),
     ({"gateway": {"stop": "systemctl stop 'openclaw", "start": "x"}, "mode": "cold"}, "cannot be split into words"),
+    # Values that used to pass here and then fail every run after a snapshot was written.
+    ({"verify_checks": []}, (": verify_checks is empty: nothing would check the new snapshots; list at least one of "
+                             "checksums, structure, content, search, readwrite (default: checksums, structure, "
+                             "content, search) (role variable openclaw_backup_cron_verify_checks)")),
+    ({"gateway": {"timeout": 0}}, (": gateway.timeout 0 is invalid: it must be more than 0 (seconds each gateway "
+                                   "command may take) (role variable openclaw_backup_cron_gateway_timeout)")),
+    ({"gateway": {"timeout": -1}}, ": gateway.timeout -1 is invalid: it must be more than 0"),
+    ({"notify": {"timeout": 0}}, (": notify.timeout 0 is invalid: it must be more than 0 (seconds each notification "
+                                  "may take) (role variable openclaw_backup_cron_notify_timeout)")),
+    ({"notify": {"timeout": -1}}, ": notify.timeout -1 is invalid"),
+    ({"embedding": {"provider": "openai", "dimensions": "x"}},
+     (": embedding.dimensions 'x' is invalid: it must be a whole number of 1 or more (the embedding model's vector "
+      "size, e.g. 1536), or left out (role variable openclaw_backup_cron_embedding)")),
+    ({"owner": -5}, (": owner -5 is invalid: it must be 0 or more (a numeric id), or a name (role variable "
+                     "openclaw_backup_cron_owner)")),
+    ({"group": -1}, ": group -1 is invalid: it must be 0 or more (a numeric id), or a name"),
+    ({"offsite": {"rsync": {"dest": "h:/x", "timeout": 0}}}, ": offsite.rsync.timeout 0 is invalid"),
+    ({"offsite": {"s3": {"bucket": "b", "timeout": -1}}}, ": offsite.s3.timeout -1 is invalid"),
+    ({"offsite": {"s3": {"bucket": "b", "ca_file": "/nope.pem"}}},
+     (": offsite.s3.ca_file (role variable openclaw_backup_cron_s3_ca_file) '/nope.pem' cannot be used as a CA bundle "
+      "(No such file or directory); give the path of a readable PEM file")),
+    ({"offsite": {"s3": {"bucket": "b", "ca_file": "{db}"}}}, "cannot be used as a CA bundle (Is a directory)"),
+    ({"offsite": {"s3": {"bucket": "b", "endpoint": "https://[bad/x"}}},
+     ": offsite.s3.endpoint 'https://[bad/x' cannot be parsed as a URL (a bad host or port); use e.g."),
+    ({"notify": {"telegram": {"chat_id": "1", "api_base": "api.telegram.org"}}},
+     (": notify.telegram.api_base 'api.telegram.org' does not start with http:// or https://; use the Bot API's base "
+      "URL, https://api.telegram.org, or your stand-in's http(s) URL (role variable "
+      "openclaw_backup_cron_telegram_api_base)")),
+    ({"notify": {"telegram": {"chat_id": "1", "api_base": "https://api telegram.org"}}},
+     "api_base 'https://api telegram.org' contains a blank or a control character"),
+    ({"backup_dir": "/"}, (": backup_dir '/' is the root directory: snapshots would be written into '/'; choose a "
+                           "directory that holds only these backups, e.g. /var/backups/openclaw-memory (role variable "
+                           "openclaw_backup_cron_dir)")),
+    ({"backup_dir": "/var/.."}, ": backup_dir '/var/..' is the root directory"),
+    ({"backup_dir": "{db}"}, ": backup_dir '{db}' is inside db_path '{db}'"),
+    # Non-finite numbers (the JSON reader takes NaN and Infinity): NaN < 0 is false, so NaN passed as retain_days.
+    ({"retain_days": float("nan")}, (": retain_days nan is invalid: it must be a finite number, 0 or more days (role "
+                                     "variable openclaw_backup_cron_retain_days)")),
+    ({"space_margin_mb": float("inf")}, ": space_margin_mb inf is invalid: it must be a finite number, 0 or more"),
+    ({"gateway": {"timeout": float("nan")}}, ": gateway.timeout nan is invalid: it must be a finite number"),
+    ({"offsite": {"s3": {"bucket": "b", "retain_days": float("-inf")}}}, ": offsite.s3.retain_days -inf is invalid"),
 ])
 def test_config_errors_name_the_setting_and_the_fix(state, over, needle):
     over = json.loads(json.dumps(over).replace("{db}", state["db"]))
@@ -681,7 +725,7 @@ def test_rsync_refuses_to_overwrite_a_different_remote_snapshot_and_names_ssh_er
                        offsite={"rsync": rsync_cfg(sshd, str(remote), ssh_port=free_port(), connect_timeout=3)})
     rc, _log = run_job(cfg, T0 + DAY)
     reason = status_of(cfg)["reason"]
-    assert rc == 1 and reason.startswith("off-site rsync: off-site rsync: ssh to root@127.0.0.1 failed (exit 255): ")
+    assert rc == 1 and reason.startswith("off-site rsync: ssh to root@127.0.0.1 failed (exit 255): ")
     assert "Connection refused" in reason and reason.endswith("and that the key is in the remote authorized_keys")
 
 
@@ -845,3 +889,287 @@ def test_rsync_never_links_a_same_size_same_second_file_with_other_content(state
     assert out["verified"] and out["link_dest"] == a["name"]
     assert read_text(remote / b["name"] / "SNAPSHOT.json") == read_text(new_meta)
     assert os.stat(remote / b["name"] / "SNAPSHOT.json").st_ino != st.st_ino
+
+
+# --------------------------------------------------------------------------- QA fixes: secrets in URLs, exit codes
+
+
+def check_config_cmd(cfg):
+    """`check-config` in-process; returns (exit code, output)."""
+    buf = io.StringIO()
+    return J.main(["--config", cfg, "check-config"], stream=buf), buf.getvalue()
+
+
+def test_bad_notify_urls_are_refused_by_check_config_without_showing_the_secret(state):
+    token = "123456:tg-%s" % uuid.uuid4().hex
+    hook = "/hooks/wh-%s" % uuid.uuid4().hex
+    # api_base without a scheme: the Telegram URL (which holds the token) could not be opened; it was a traceback.
+    cfg = write_config(state["tmp"], state["db"], state["ws"], env={"OPENCLAW_BACKUP_TELEGRAM_TOKEN": token},
+                       notify={"telegram": {"chat_id": "1", "api_base": "api.telegram.org"}})
+    for argv in (["check-config"], ["run"]):
+        buf = io.StringIO()
+        assert J.main(["--config", cfg] + argv, stream=buf) == 2
+        assert "notify.telegram.api_base 'api.telegram.org' does not start with http:// or https://" in buf.getvalue()
+        assert token.split(":")[1] not in buf.getvalue()
+    assert "openclaw_backup_cron_telegram_api_base" in status_of(cfg)["reason"]
+    assert not os.path.exists(state["tmp"] / "backups")  # refused before any snapshot
+    # A webhook URL with a blank, or one urllib cannot parse ('[' opens an IPv6 host): named, never shown.
+    for url in ("https://hooks.example.com%s x" % hook, "https://[bad%s" % hook):
+        cfg = write_config(state["tmp"], state["db"], state["ws"], env={"OPENCLAW_BACKUP_WEBHOOK_URL": url},
+                           notify={"webhook": True})
+        rc, out = check_config_cmd(cfg)
+        assert rc == 2, out
+        env_file = state["tmp"] / "etc" / "backup.env"
+        assert "FAILED: OPENCLAW_BACKUP_WEBHOOK_URL in the env file '%s' " % env_file in out
+        assert "(the value is not shown); put the webhook's full http(s) URL there (role variable " \
+               "openclaw_backup_cron_webhook_url)" in out
+        assert hook not in out and "Traceback" not in out
+    # A token with a blank would break the URL it is put into.
+    cfg = write_config(state["tmp"], state["db"], state["ws"], env={"OPENCLAW_BACKUP_TELEGRAM_TOKEN": "1:a b/c"},
+                       notify={"telegram": {"chat_id": "1"}})
+    rc, out = check_config_cmd(cfg)
+    assert rc == 2 and "OPENCLAW_BACKUP_TELEGRAM_TOKEN in the env file" in out and "a b/c" not in out
+
+
+def test_a_channel_that_raises_is_a_failed_alert_with_exit_3_and_no_secret(state, receiver):
+    """Whatever a channel raises (here urllib's ValueError for a URL without a scheme) is caught and redacted."""
+    rx = receiver()
+    token = "123456:tg-%s" % uuid.uuid4().hex
+    path = write_config(state["tmp"], state["db"], state["ws"],
+                        env={"OPENCLAW_BACKUP_TELEGRAM_TOKEN": token, "OPENCLAW_BACKUP_WEBHOOK_URL": rx["base"] + "/h"},
+                        notify={"webhook": True, "telegram": {"chat_id": "1"}})
+    cfg = J.load_config(path)
+    secrets = J.load_secrets(cfg)
+    cfg["notify"]["telegram"]["api_base"] = "api.telegram.org"  # past check_config, as from an older config
+    buf = io.StringIO()
+    log = J.Log(stream=buf, redact=J.Redactor(secrets))
+    rc = J.finish(cfg, secrets, J.run_backup(cfg, secrets, now=T0, log=log), log)
+    st = status_of(path)
+    assert rc == 3 and st["ok"] is True and st["exit_code"] == 3
+    assert st["notify"]["webhook"] == {"ok": True}
+    assert st["notify"]["telegram"] == {"ok": False, "error": "ValueError (the details are not shown: they quote "
+                                                              "the secret URL); check the URL settings"}
+    assert "notify: telegram FAILED: ValueError" in buf.getvalue()
+    assert token.split(":")[1] not in buf.getvalue() + json.dumps(st)
+
+
+def test_a_secret_pasted_into_the_config_is_never_echoed(state):
+    secret = "https://hooks.example.com/services/T0/B0/%s" % uuid.uuid4().hex
+    cfg = write_config(state["tmp"], state["db"], state["ws"], notify={"webhook": secret})
+    rc, log = run_job(cfg, T0)
+    assert rc == 2
+    reason = status_of(cfg)["reason"]
+    assert reason.endswith(": notify.webhook must be true or false, the value given is not shown (it may be a secret: "
+                           "secrets go to the env file) (role variable openclaw_backup_cron_webhook_enabled)")
+    assert secret.rsplit("/", 1)[1] not in log + read_text(read_json(cfg)["status_file"])
+
+
+def test_status_file_that_cannot_be_written_exits_4_not_ok(state, receiver):
+    rx = receiver()
+    status_dir = state["tmp"] / "status-is-a-dir"
+    status_dir.mkdir()
+    cfg = write_config(state["tmp"], state["db"], state["ws"], status_file=str(status_dir),
+                       env={"OPENCLAW_BACKUP_WEBHOOK_URL": rx["base"] + "/h"}, notify={"webhook": True})
+    rc, log = run_job(cfg, T0)
+    assert rc == J.EXIT_STATUS == 4, log
+    lines = log.rstrip().splitlines()
+    assert not [ln for ln in lines if " OK: " in ln]
+    assert lines[-1].split(": ", 1)[1].startswith(
+        "FAILED: cannot write the status file '%s': Is a directory; monitoring cannot see this run: free space there "
+        "or fix status_file (role variable openclaw_backup_cron_status_file). The backup itself: OpenClaw memory "
+        "backup OK on " % status_dir)
+    # The backup is there and the alert says the status file is missing.
+    assert [s["name"] for s in list_snapshots(str(state["tmp"] / "backups"))] == ["20260901T030000Z"]
+    (req,) = rx["requests"]()
+    assert req["body"]["ok"] is True
+    assert "the status file could not be written: cannot write the status file '%s'" % status_dir in req["body"]["text"]
+    assert os.listdir(status_dir) == []
+
+
+# --------------------------------------------------------------------------- QA fixes: a damaged snapshot
+
+
+def flip_byte_in_data_file(snap_path):
+    """Flip one byte in the largest data file of the memories table, keeping its mtime; returns its rel path."""
+    data = os.path.join(snap_path, "memories.lance", "data")
+    path = max((os.path.join(data, n) for n in os.listdir(data)), key=os.path.getsize)
+    st, fd = os.stat(path), os.open(path, os.O_RDWR)
+    try:
+        os.pwrite(fd, bytes([os.pread(fd, 1, st.st_size // 2)[0] ^ 0xFF]), st.st_size // 2)
+    finally:
+        os.close(fd)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # same size and mtime: only the checksum tells
+    return os.path.relpath(path, snap_path)
+
+
+@pytest.mark.parametrize("force", [True, False])
+def test_a_damaged_newest_snapshot_is_replaced_by_one_full_copy(state, force):
+    """force: the next snapshot hard-links the damaged file (same size and mtime); not force: it reuses the snapshot.
+    Either way one full snapshot is taken, verified, and later runs build on it; the damaged one is reported."""
+    backups = str(state["tmp"] / "backups")
+    cfg = write_config(state["tmp"], state["db"], state["ws"], force=force)
+    assert run_job(cfg, T0)[0] == 0
+    rel = flip_byte_in_data_file(os.path.join(backups, "20260901T030000Z"))
+    rc, log = run_job(cfg, T0 + DAY)
+    st = status_of(cfg)
+    assert rc == 0, st["reason"]
+    good = "20260902T030000Z-2" if force else "20260902T030000Z"
+    damaged = "20260901T030000Z, 20260902T030000Z" if force else "20260901T030000Z"
+    assert st["snapshot"]["name"] == good and st["snapshot"]["bytes_linked"] == 0 and st["verify"]["ok"]
+    assert st["warnings"] == [
+        "snapshot(s) %s hold damaged files (they differ from their SHA256SUMS or are missing: %s); this run took a "
+        "full snapshot, %s, that verified, and later runs link from it. Kept for inspection: %s; remove %s once "
+        "inspected (check the disk)" % (damaged, rel, good, damaged, "them" if force else "it")]
+    assert "warning: Verification of '%s/%s' failed (checksums" % (
+        backups, "20260902T030000Z" if force else "20260901T030000Z") in log
+    assert "WARNING: snapshot(s) %s hold damaged files" % damaged in log.rstrip().splitlines()[-1]
+    names = [s["name"] for s in list_snapshots(backups)]
+    assert names[0] == good and sorted(names) == sorted(damaged.split(", ") + [good])
+    assert verify(os.path.join(backups, good), baseline=os.path.join(backups, good, "SNAPSHOT.json"))["ok"]
+    # The next day builds on the good one: nothing damaged is linked or reused again.
+    rc, log = run_job(cfg, T0 + 2 * DAY)
+    st = status_of(cfg)
+    assert rc == 0, st["reason"]
+    assert st["warnings"] == [] and st["verify"]["ok"]
+    if force:
+        assert st["snapshot"]["link_dest"] == os.path.join(backups, good) and st["snapshot"]["bytes_copied"] == 0
+    else:
+        assert st["snapshot"]["reused"] and st["snapshot"]["name"] == good
+    # Retention a month later keeps only the newest, a good one.
+    cfg0 = write_config(state["tmp"], state["db"], state["ws"], force=force, retain_days=0)
+    assert run_job(cfg0, T0 + 40 * DAY)[0] == 0
+    (last,) = list_snapshots(backups)
+    assert verify(last["path"], baseline=os.path.join(last["path"], "SNAPSHOT.json"))["ok"]
+
+
+def test_a_damaged_snapshot_whose_full_copy_also_fails_fails_the_run(state):
+    """The retry hides nothing: when the full copy fails too (here: the configured embedding has other dimensions
+    than the table's vectors), the run fails with that copy's reason and the last good backup stays named."""
+    backups = str(state["tmp"] / "backups")
+    cfg = write_config(state["tmp"], state["db"], state["ws"], force=False)
+    assert run_job(cfg, T0)[0] == 0
+    flip_byte_in_data_file(os.path.join(backups, "20260901T030000Z"))
+    cfg = write_config(state["tmp"], state["db"], state["ws"], force=False, embedding={"dimensions": 999})
+    rc, log = run_job(cfg, T0 + DAY)
+    st = status_of(cfg)
+    assert rc == 1 and st["ok"] is False and st["warnings"] == []
+    assert "warning: Verification of '%s/20260901T030000Z' failed (checksums" % backups in log
+    assert st["reason"].startswith("Verification of '%s/20260902T030000Z' failed (structure): " % backups)
+    assert "embedding.dimensions: expected 999, table memories stores 16-dim vectors" in st["reason"]
+    assert st["last_ok_snapshot"] == "20260901T030000Z" and st["consecutive_failures"] == 1
+
+
+# --------------------------------------------------------------------------- QA fixes: rsync to IPv6, S3 CA file
+
+
+def test_rsync_to_an_ipv6_address_keeps_the_brackets_for_rsync(state, sshd):
+    assert J.parse_dest("root@[2001:db8::5]:/srv/x/") == ("root@2001:db8::5", "/srv/x", "root@[2001:db8::5]")
+    assert J.parse_dest("backup1:/srv/x") == ("backup1", "/srv/x", "backup1")
+    try:
+        socket.create_connection(("::1", sshd["port"]), timeout=2).close()
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    remote = state["tmp"] / "offsite6"
+    cfg = write_config(state["tmp"], state["db"], state["ws"],
+                       offsite={"rsync": rsync_cfg(sshd, str(remote), dest="root@[::1]:%s" % remote)})
+    rc, log = run_job(cfg, T0)
+    assert rc == 0, status_of(cfg)["reason"]
+    assert status_of(cfg)["offsite"]["rsync"]["verified"]
+    assert subprocess.run(["sha256sum", "--quiet", "--strict", "-c", SUMS_NAME], cwd=remote / "20260901T030000Z",
+                          check=False).returncode == 0
+
+
+def test_s3_ca_file_that_is_missing_names_the_setting(state, tmp_path):
+    """It was 'unexpected error: FileNotFoundError' after the snapshot, without the path or the setting."""
+    ca = tmp_path / "ca.pem"
+    ca.write_text(ssl_ca_pem())
+    cfg = write_config(state["tmp"], state["db"], state["ws"],
+                       env={"AWS_ACCESS_KEY_ID": "AKIAX", "AWS_SECRET_ACCESS_KEY": "y" * 20},
+                       offsite={"s3": {"bucket": "b", "endpoint": "https://127.0.0.1:%d" % free_port(),
+                                       "ca_file": str(ca)}})
+    assert check_config_cmd(cfg)[0] == 0
+    ca.unlink()
+    rc, log = run_job(cfg, T0)
+    assert rc == 2 and "unexpected error" not in log
+    assert status_of(cfg)["reason"] == (
+        "config '%s': offsite.s3.ca_file (role variable openclaw_backup_cron_s3_ca_file) '%s' cannot be used as a CA "
+        "bundle (No such file or directory); give the path of a readable PEM file with the CA certificate(s) of the "
+        "S3 endpoint" % (cfg, ca))
+    assert not os.path.exists(state["tmp"] / "backups")
+    # Gone between the config check and the upload: the client names it too (the job's status: "off-site s3: ...").
+    with pytest.raises(MemoryToolError, match=r"^s3.ca_file '/nope.pem' cannot be used as a CA bundle \(No such"):
+        S3.S3Client("b", endpoint="https://127.0.0.1:9", access_key="a", secret_key="b", ca_file="/nope.pem")
+    conf = J.load_config(write_config(state["tmp"], state["db"], state["ws"],
+                                      offsite={"s3": {"bucket": "b", "endpoint": "https://127.0.0.1:9"}}))
+    conf["offsite"]["s3"]["ca_file"] = str(ca)
+    with pytest.raises(MemoryToolError, match=r"^offsite.s3.ca_file \(role variable openclaw_backup_cron_s3_ca_file\) "
+                                              r"'.*/ca.pem' cannot be used as a CA bundle"):
+        J.s3_client(conf["offsite"]["s3"], {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"})
+
+
+def ssl_ca_pem():
+    """A CA certificate in PEM (the system bundle's first), for a ca_file that loads."""
+    import ssl
+
+    cafile = ssl.get_default_verify_paths().cafile or "/etc/ssl/certs/ca-certificates.crt"
+    if not os.path.isfile(cafile):
+        pytest.skip("no system CA bundle to copy a certificate from")
+    text = read_text(cafile)
+    end = text.index("-----END CERTIFICATE-----") + len("-----END CERTIFICATE-----")
+    return text[text.index("-----BEGIN CERTIFICATE-----"):end] + "\n"
+
+
+# --------------------------------------------------------------------------- QA fixes: NaN retention, the role
+
+
+def test_nan_retain_days_is_refused_and_deletes_nothing(state):
+    cfg = write_config(state["tmp"], state["db"], state["ws"])
+    for day in range(3):
+        assert run_job(cfg, T0 + day * DAY)[0] == 0
+    cfg = write_config(state["tmp"], state["db"], state["ws"], retain_days=float("nan"))
+    assert "NaN" in read_text(cfg)
+    rc, _log = run_job(cfg, T0 + 3 * DAY)
+    assert rc == 2 and "retain_days nan is invalid: it must be a finite number" in status_of(cfg)["reason"]
+    assert len(list_snapshots(str(state["tmp"] / "backups"))) == 3
+
+
+def test_role_builds_the_config_with_numeric_owner_and_refuses_backup_dir_root(tmp_path):
+    """roles/backup_cron's vars and asserts through ansible-playbook on localhost (no host is changed)."""
+    from repo_env import ANSIBLE_PLAYBOOK, JSON_OUTPUT, ansible_env
+
+    if not os.path.exists(ANSIBLE_PLAYBOOK):
+        pytest.skip("no ansible-playbook in the venv")
+    role = os.path.join(REPO, "roles", "backup_cron")
+    play = tmp_path / "play.yml"
+    play.write_text(
+        "- hosts: localhost\n  gather_facts: false\n  vars_files: [%s, %s]\n  tasks:\n"
+        "    - ansible.builtin.include_tasks: %s\n"
+        "    - ansible.builtin.set_fact:\n        built: \"{{ __openclaw_backup_cron_config }}\"\n"
+        % (os.path.join(role, "defaults", "main.yml"), os.path.join(role, "vars", "main.yml"),
+           os.path.join(role, "tasks", "assert.yml")))
+
+    def play_with(**extra):
+        evars = dict({"openclaw_backup_cron_db_path": "/srv/db"}, **extra)
+        proc = subprocess.run([ANSIBLE_PLAYBOOK, "-i", "localhost,", "-c", "local", str(play), "-e", json.dumps(evars)],
+                              capture_output=True, text=True, env=ansible_env(**JSON_OUTPUT), timeout=300, check=False)
+        # The JSON document, between the lines ansible.cfg's profile_tasks callback prints.
+        out = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.index("\n{") + 1:])[0]
+        return proc.returncode, [t["hosts"]["localhost"] for p in out["plays"] for t in p["tasks"]]
+
+    rc, tasks = play_with(openclaw_backup_cron_owner=1000, openclaw_backup_cron_group=1000)
+    assert rc == 0, tasks
+    built = tasks[-1]["ansible_facts"]["built"]
+    assert built["owner"] == "1000" and built["group"] == "1000"
+    assert J.check_config(built)["owner"] == "1000"
+    rc, tasks = play_with(openclaw_backup_cron_dir="/")
+    assert rc != 0
+    failed = next(t for t in tasks if t.get("failed"))
+    assert "openclaw_backup_cron_dir an absolute path outside it and not '/' (got '/')" in failed["msg"]
+
+
+def test_every_role_variable_named_in_messages_is_one_of_the_role():
+    import yaml
+
+    with open(os.path.join(REPO, "roles", "backup_cron", "defaults", "main.yml"), encoding="utf-8") as f:
+        defaults = yaml.safe_load(f)
+    assert sorted(set(J.ROLE_VARS.values()) - set(defaults)) == []
