@@ -283,8 +283,9 @@ def check_url(url, setting, fix, show=True):
             elif not host:
                 problem = "has no host name"
     if problem:
-        raise MemoryToolError("%s %s%s%s; %s" % (setting, "%r " % (url,) if show else "", problem,
-                                               "" if show else " (the value is not shown)", fix))
+        shown = "%r " % (url,) if show else ""
+        hidden = "" if show else " (the value is not shown)"
+        raise MemoryToolError("%s %s%s%s; %s" % (setting, shown, problem, hidden, fix))
 
 
 def _argv(value, where):
@@ -329,8 +330,8 @@ def check_config(data, path="config: "):
     _number(cfg["space_margin_mb"], path, "space_margin_mb", 0, "0 or more (MiB)")
     if not cfg["verify_checks"]:
         raise MemoryToolError("%sverify_checks is empty: nothing would check the new snapshots; list at least one of "
-                              "%s (default: %s)%s" % (path, ", ".join(CHECKS), ", ".join(DEFAULT_CHECKS),
-                                                     _role_var("verify_checks")))
+                              "%s (default: %s)%s"
+                              % (path, ", ".join(CHECKS), ", ".join(DEFAULT_CHECKS), _role_var("verify_checks")))
     unknown = [c for c in cfg["verify_checks"] if c not in CHECKS]
     if unknown:
         raise MemoryToolError("%sverify_checks: unknown check(s) %s; choose from %s"
