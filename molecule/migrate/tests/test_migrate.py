@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 
-from conftest import DB, EVIDENCE_DIR, REPO, latest_report, recap
+from conftest import DB, EVIDENCE_DIR, GW, REPO, latest_report, recap
 
 PAIR1, PAIR2 = "old1-to-new1", "old2-to-new2"
 CORRUPT_ONCE = r"""#!/bin/sh
@@ -161,6 +161,22 @@ def test_byte_corrupted_in_transit_is_caught_and_resent(lab, report_dir):
     assert len(resent) == 1 and "/data/" in resent[0] and corrupted.content_string.strip().endswith(resent[0])
     ev = lab.evidence("old1", PAIR1)
     assert ev and ev["restored"] == ev["baseline"]
+
+
+def test_an_idle_database_migrates(lab, report_dir):
+    """Nothing written between the pre-sync and the cutover (the old gateway is not running): the final
+    snapshot is the pre-sync one, reused, and the pair still migrates; the transfer reads every file of it
+    again instead of letting the snapshot vouch for itself."""
+    lab.reset("old1,new1")
+    assert lab.host("old1").run(f"{GW} stop --pidfile /run/ocmlab-gateway.pid").rc == 0
+    total = lab.count("old1")
+    rc, out = lab.migrate("old1,new1")
+    assert rc == 0, out[-4000:]
+    report, _report_file = latest_report(report_dir)
+    assert report["pairs"][0]["verdict"] == "passed", report["pairs"][0]
+    ev = lab.evidence("old1", PAIR1)
+    assert ev and ev["restored"] == ev["baseline"] and ev["baseline"]["total"] == total
+    assert lab.count("new1") >= total and lab.gateway_pid("new1") is not None
 
 
 def install_corrupt_once(host, match):
