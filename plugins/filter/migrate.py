@@ -35,6 +35,11 @@ def migration_preflight(pair, old_facts, new_facts, allow_plugin_upgrade=False, 
                  free_bytes=free_bytes, method=method, storage_version=storage_version)
 
 
+def migration_settings(cfg, paths=None):
+    """Messages naming each bad migration setting of a host (empty list: all are fine)."""
+    return M.settings_problems(cfg, paths)
+
+
 def migration_method(old_facts, new_facts, requested="auto", storage_version=None):
     """{method, reason, storage_version}: snapshot (copy Lance files) or export (Parquet export/import)."""
     return _call(M.migration_method, old_facts, new_facts, requested, storage_version)
@@ -42,6 +47,17 @@ def migration_method(old_facts, new_facts, requested="auto", storage_version=Non
 
 def migration_verdict(old_state, new_state):
     passed, reason = M.pair_verdict(old_state, new_state)
+    return {"passed": passed, "reason": reason}
+
+
+def migration_partner_gone(partner, partner_state, play_hosts):
+    """Why the partner can no longer take part ('' while it can): no record of this run, or gone from the play."""
+    return M.partner_gone(partner, partner_state, play_hosts)
+
+
+def migration_host_verdict(state, partner_state, check_mode=False):
+    """{passed, reason} of one host at the end: its pair's verdict, whichever side failed."""
+    passed, reason = M.host_verdict(state, partner_state, bool(check_mode))
     return {"passed": passed, "reason": reason}
 
 
@@ -84,6 +100,9 @@ class FilterModule:
             "migration_preflight": migration_preflight,
             "migration_method": migration_method,
             "migration_verdict": migration_verdict,
+            "migration_settings": migration_settings,
+            "migration_partner_gone": migration_partner_gone,
+            "migration_host_verdict": migration_host_verdict,
             "migration_evidence": migration_evidence,
             "migration_report_items": migration_report_items,
             "migration_report": migration_report,

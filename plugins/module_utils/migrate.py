@@ -143,6 +143,17 @@ METHODS = ("auto", "snapshot", "export")
 STORAGE_VERSIONS = ("legacy", "0.1", "2.0", "2.1", "2.2")
 
 
+def _check_method(requested, storage_version):
+    """`requested` as a string (default auto); raises MemoryToolError naming the variable when either is unknown."""
+    requested = str(requested or "auto")
+    if requested not in METHODS:
+        raise MemoryToolError("openclaw_migrate_method '%s' is not one of %s" % (requested, ", ".join(METHODS)))
+    if storage_version not in (None, "") and str(storage_version) not in STORAGE_VERSIONS:
+        raise MemoryToolError("openclaw_migrate_storage_version '%s' is not one of %s (the Lance data storage version "
+                              "the export method imports into)" % (storage_version, ", ".join(STORAGE_VERSIONS)))
+    return requested
+
+
 def migration_method(old, new, requested="auto", storage_version=None):
     """How a pair moves: {method, reason, storage_version}.
 
@@ -154,12 +165,7 @@ def migration_method(old, new, requested="auto", storage_version=None):
     `snapshot` unless the new host's pylance cannot read a format of the old
     tables, and says so. Raises MemoryToolError naming a bad value and the fix.
     """
-    requested = str(requested or "auto")
-    if requested not in METHODS:
-        raise MemoryToolError("openclaw_migrate_method '%s' is not one of %s" % (requested, ", ".join(METHODS)))
-    if storage_version not in (None, "") and str(storage_version) not in STORAGE_VERSIONS:
-        raise MemoryToolError("openclaw_migrate_storage_version '%s' is not one of %s (the Lance data storage version "
-                              "the export method imports into)" % (storage_version, ", ".join(STORAGE_VERSIONS)))
+    requested = _check_method(requested, storage_version)
     formats = _storage_versions(old or {})
     pylance = ((new or {}).get("libs") or {}).get("pylance")
     reads = pylance_reads(pylance) or ()
@@ -177,6 +183,76 @@ def migration_method(old, new, requested="auto", storage_version=None):
         reason = ("the new host's Lance (pylance %s) cannot read data storage version %s of the old tables: "
                   "export/import into %s instead of copying files" % (pylance, ", ".join(unreadable), target))
     return {"method": "export", "storage_version": target, "reason": reason}
+
+
+# The play's settings (openclaw_migrate_cfg key -> the variable it comes from, the default as an example).
+PATH_SETTINGS = (
+    ("snapshot_dir", "openclaw_migrate_snapshot_dir", "/var/backups/openclaw-memory/migrate"),
+    ("incoming_dir", "openclaw_migrate_incoming_dir", "/var/lib/openclaw-memory/incoming"),
+    ("evidence_dir", "openclaw_migrate_evidence_dir", "/var/lib/openclaw-memory"),
+)
+CHECK_SETTINGS = (("verify_checks", "openclaw_migrate_verify_checks"),
+                  ("cutover_checks", "openclaw_migrate_cutover_checks"))
+TRANSFER_METHODS = ("direct", "via_controller")  # roles/transfer/meta/argument_specs.yml
+
+
+def _check_names(var, value, allowed):
+    """A message when `value` (a list, or a comma-separated string as a module's list option takes it) holds a
+    name not in `allowed`, else None."""
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, (list, tuple)):
+        return "%s must be a list of checks from %s, got %s; fix %s" % (var, ", ".join(allowed), _show(value), var)
+    unknown = [str(v) for v in value if v not in allowed]
+    if unknown:
+        return "%s has unknown check(s) %s; choose from %s (fix %s)" % (
+            var, ", ".join(unknown), ", ".join(allowed), var)
+    return None
+
+
+def settings_problems(cfg, paths=None):
+    """What is wrong with one host's migration settings (`openclaw_migrate_cfg` of migrate.yml).
+
+    Checked in the preflight, before anything is installed, stopped or
+    written, as the modules that use them later would (some only inside the
+    downtime window): the `expect` keys and values (lance_verify's own check),
+    the check names (what the restore accepts), the method, the transfer
+    method, and that every directory is an absolute path. `paths`: more path
+    variables the play passes on ({variable: value}, None = not set). Returns
+    messages naming the variable, the value and the fix; empty when all is well.
+    """
+    # Imported here: verify and restore pull in pylance and pyarrow (~0.5 s), and every Ansible worker that templates
+    # one of this collection's filters imports this file.
+    from ansible_collections.openclaw.memory.plugins.module_utils.restore import ALL_CHECKS
+    from ansible_collections.openclaw.memory.plugins.module_utils.verify import build_expect
+
+    cfg = cfg or {}
+    problems = []
+    named = [(cfg.get(key), var, example) for key, var, example in PATH_SETTINGS]
+    named += [(value, var, None) for var, value in sorted((paths or {}).items()) if value is not None]
+    for value, var, example in named:
+        if not isinstance(value, str) or not value.startswith("/"):
+            problems.append("%s %s is not an absolute path (a relative one lands below the remote user's home); set "
+                            "%s to an absolute path%s" % (var, _show(value), var,
+                                                          " such as %s" % example if example else ""))
+    for key, var in CHECK_SETTINGS:
+        problem = _check_names(var, cfg.get(key), ALL_CHECKS)
+        if problem:
+            problems.append(problem)
+    try:
+        build_expect(cfg.get("expect"))
+    except MemoryToolError as e:
+        # lance_verify's messages name its option `expect` first: name the variable it comes from instead.
+        problems.append("%s (fix openclaw_migrate_expect)" % re.sub(r"^expect\b", "openclaw_migrate_expect", e.msg))
+    try:
+        _check_method(cfg.get("method"), cfg.get("storage_version"))
+    except MemoryToolError as e:
+        problems.append(e.msg)
+    transfer = cfg.get("transfer_method", "direct")
+    if transfer not in TRANSFER_METHODS:
+        problems.append("openclaw_migrate_transfer_method %s is not one of %s" % (_show(transfer),
+                                                                                 ", ".join(TRANSFER_METHODS)))
+    return problems
 
 
 def preflight_problems(pair, old, new, allow_plugin_upgrade=False, free_bytes=None, space_factor=2, method="auto",
@@ -331,6 +407,43 @@ def pair_verdict(old_state, new_state):
         return False, "new host restored %s, not old host's final snapshot %s" % (
             restored.get("from_snapshot") or restored.get("snapshot_name"), final)
     return True, "every check passed"
+
+
+def partner_gone(partner, partner_state, play_hosts):
+    """Why `partner` can no longer take part in the run ('' while it can).
+
+    Ansible drops a host that became unreachable from the play without running
+    its rescue, so its record keeps `failed: false`: a partner missing from
+    `play_hosts` (ansible_play_hosts: the hosts still in the play) or without a
+    record of this run is gone, and its pair must not go on (above all, the old
+    gateway must not stop for it).
+    """
+    if not partner_state:
+        return "partner %s has no record of this run (left out by --limit, or unreachable from the start)" % partner
+    if partner not in (play_hosts or ()):
+        return "partner %s dropped out of the run after step '%s' (unreachable, or a task failed on it)" % (
+            partner, partner_state.get("step", "?"))
+    return ""
+
+
+def host_verdict(state, partner_state, check_mode=False):
+    """(passed, reason) of one host at the end of a run: the verdict of its pair, as the report decides it.
+
+    Both hosts of a failed pair fail, whichever side failed or dropped out. In
+    check mode only the preflight ran: a pair passes unless a host failed.
+    """
+    state = state or {}
+    if state.get("failed"):
+        return False, "failed at %s: %s" % (state.get("failed_step", "?"), state.get("reason", "?"))
+    if not partner_state:
+        return False, "partner %s left no record of this run" % state.get("partner")
+    if partner_state.get("failed"):
+        return False, "partner %s failed at %s: %s" % (state.get("partner"), partner_state.get("failed_step", "?"),
+                                                      partner_state.get("reason", "?"))
+    if check_mode:
+        return True, "the preflight passed"
+    old, new = (state, partner_state) if state.get("role") == "old" else (partner_state, state)
+    return pair_verdict(old, new)
 
 
 def build_evidence(pair, old_state, new_state, now_iso):

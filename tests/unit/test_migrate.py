@@ -360,3 +360,254 @@ def test_the_plays_after_pairing_run_every_old_host_before_every_new_one(tmp_pat
     out, order = _pairing_run(tmp_path, limit="old1,new2")
     assert out.returncode == 0, out.stdout[-3000:]
     assert order == ["old1", "new2"], order
+
+
+# --------------------------------------------------------------------------- settings, checked in the preflight
+
+# openclaw_migrate_cfg as migrate.yml builds it from the defaults.
+DEFAULT_CFG = {"user": "node", "snapshot_dir": "/var/backups/openclaw-memory/migrate",
+               "incoming_dir": "/var/lib/openclaw-memory/incoming", "evidence_dir": "/var/lib/openclaw-memory",
+               "allow_plugin_upgrade": False, "transfer_method": "direct",
+               "verify_checks": ["checksums", "structure", "content", "search", "readwrite"],
+               "cutover_checks": ["checksums", "structure"], "audit": True, "method": "auto", "storage_version": "",
+               "expect": {}, "verify_command": "", "deps": True, "force": False}
+
+
+def _settings(**change):
+    return M.settings_problems(dict(DEFAULT_CFG, **change))
+
+
+def test_default_and_valid_settings_pass():
+    assert _settings() == []
+    assert _settings(expect={"total": 5000, "by_category": {"fact": 10}, "tables": {"memories": {"rows": 5000}}},
+                     cutover_checks="checksums,structure", verify_checks=["checksums"], method="export",
+                     storage_version="2.0", transfer_method="via_controller") == []
+    assert M.settings_problems(DEFAULT_CFG, {"openclaw_memory_state_dir": "/srv/openclaw",
+                                             "openclaw_memory_config_path": None}) == []
+
+
+@pytest.mark.parametrize("expect,text", [
+    # The QA run's typo: caught only by the restore inside the downtime window, as "expect has unknown key(s)".
+    ({"totl": 1}, "openclaw_migrate_expect has unknown key(s) totl; allowed: total, by_category, by_agent, by_scope, "
+                  "probes, tables, embedding (fix openclaw_migrate_expect)"),
+    ({"total": "many"}, "openclaw_migrate_expect.total must be a whole number, got 'many'"),
+    ({"by_category": ["fact"]}, "openclaw_migrate_expect.by_category must be a dict {value: count}"),
+    ("total=5", "openclaw_migrate_expect must be a dict with any of total, by_category"),
+])
+def test_a_bad_expect_names_openclaw_migrate_expect_and_what_is_allowed(expect, text):
+    problems = _settings(expect=expect)
+    assert len(problems) == 1 and problems[0].startswith(text), problems
+    # The same check lance_verify and the restore run (the message is theirs, with the variable's name).
+    from ansible_collections.openclaw.memory.plugins.module_utils.verify import build_expect
+
+    with pytest.raises(MemoryToolError) as e:
+        build_expect(expect)
+    assert e.value.msg.replace("expect", "openclaw_migrate_expect", 1) in problems[0]
+
+
+@pytest.mark.parametrize("key,var", [("cutover_checks", "openclaw_migrate_cutover_checks"),
+                                     ("verify_checks", "openclaw_migrate_verify_checks")])
+def test_an_unknown_check_names_the_variable_and_what_the_restore_accepts(key, var):
+    from ansible_collections.openclaw.memory.plugins.module_utils.restore import ARGUMENT_SPEC
+
+    accepted = ", ".join(ARGUMENT_SPEC["verify_checks"]["choices"])
+    assert _settings(**{key: ["checksum"]}) == [
+        "%s has unknown check(s) checksum; choose from %s (fix %s)" % (var, accepted, var)]
+    assert _settings(**{key: "checksums,bogus"}) == [
+        "%s has unknown check(s) bogus; choose from %s (fix %s)" % (var, accepted, var)]
+    assert _settings(**{key: {"checksums": True}}) == [
+        "%s must be a list of checks from %s, got {\"checksums\": true}; fix %s" % (var, accepted, var)]
+
+
+def test_relative_directories_are_refused_naming_the_variable():
+    p = _settings(snapshot_dir="relative/snaps")
+    assert p == ["openclaw_migrate_snapshot_dir 'relative/snaps' is not an absolute path (a relative one lands below "
+                 "the remote user's home); set openclaw_migrate_snapshot_dir to an absolute path such as "
+                 "/var/backups/openclaw-memory/migrate"]
+    p = _settings(incoming_dir="~/incoming", evidence_dir="")
+    assert len(p) == 2 and p[0].startswith("openclaw_migrate_incoming_dir '~/incoming' is not an absolute path")
+    assert p[1].startswith("openclaw_migrate_evidence_dir '' is not an absolute path")
+    p = M.settings_problems(DEFAULT_CFG, {"openclaw_memory_state_dir": "openclaw", "openclaw_memory_config_path": None})
+    assert p == ["openclaw_memory_state_dir 'openclaw' is not an absolute path (a relative one lands below the remote "
+                 "user's home); set openclaw_memory_state_dir to an absolute path"]
+
+
+def test_bad_methods_are_named_in_the_preflight():
+    assert _settings(method="rsync") == ["openclaw_migrate_method 'rsync' is not one of auto, snapshot, export"]
+    assert _settings(storage_version="3.0")[0].startswith("openclaw_migrate_storage_version '3.0' is not one of")
+    assert _settings(transfer_method="scp") == [
+        "openclaw_migrate_transfer_method 'scp' is not one of direct, via_controller"]
+
+
+# --------------------------------------------------------------------------- partners that fail or drop out
+
+
+def test_a_partner_gone_from_the_play_or_without_a_record_is_named():
+    alive = {"failed": False, "step": "presync"}
+    assert M.partner_gone("new1", alive, ["old1", "new1"]) == ""
+    # Unreachable: Ansible dropped it without a rescue, so its record still says failed: false.
+    assert M.partner_gone("new1", alive, ["old1"]) == (
+        "partner new1 dropped out of the run after step 'presync' (unreachable, or a task failed on it)")
+    assert M.partner_gone("new1", None, ["old1", "new1"]).startswith("partner new1 has no record of this run")
+
+
+def test_both_hosts_of_a_failed_pair_fail_at_the_end():
+    old, new = _states()
+    old.update(role="old", partner="new1")
+    new.update(role="new", partner="old1")
+    assert M.host_verdict(old, new) == (True, "every check passed")
+    assert M.host_verdict(new, old) == (True, "every check passed")
+    # The old host failed at its pre-sync snapshot: the new host never failed itself, but its pair did.
+    failed_old = {"role": "old", "partner": "new1", "failed": True, "failed_step": "presync snapshot",
+                  "reason": "no space left"}
+    idle_new = {"role": "new", "partner": "old1", "failed": False, "step": "preflight"}
+    assert M.host_verdict(idle_new, failed_old) == (
+        False, "partner old1 failed at presync snapshot: no space left")
+    assert M.host_verdict(failed_old, idle_new) == (False, "failed at presync snapshot: no space left")
+    # The old host became unreachable during the pre-sync: its record never failed, but it made no final snapshot.
+    assert M.host_verdict(idle_new, {"role": "old", "partner": "new1", "failed": False, "step": "preflight"}) == (
+        False, "old host made no final snapshot")
+    assert M.host_verdict(idle_new, None) == (False, "partner old1 left no record of this run")
+    # Check mode: only the preflight ran.
+    assert M.host_verdict(idle_new, {"role": "old", "failed": False}, check_mode=True) == (
+        True, "the preflight passed")
+    assert M.host_verdict({"role": "new", "skipped": True, "failed": False},
+                          {"role": "old", "skipped": True, "failed": False, "evidence_time": "T"})[0] is True
+
+
+# --------------------------------------------------------------------------- migrate.yml's plays, locally
+
+
+def _migrate_plays(tmp_path, plays, hosts, extra_vars=None):
+    """`plays` (migrate.yml's own, or probes) on local `hosts` ({group: {host: vars}}); the completed process.
+    The playbook sits beside a link to playbooks/tasks, so migrate.yml's task files are found."""
+    from repo_env import ANSIBLE_PLAYBOOK, REPO, ansible_env
+
+    (tmp_path / "tasks").symlink_to(os.path.join(REPO, "playbooks", "tasks"))
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(plays))
+    (tmp_path / "hosts.yml").write_text(json.dumps({"all": {"children": {
+        group: {"hosts": members} for group, members in hosts.items()}}}))
+    cmd = [ANSIBLE_PLAYBOOK, "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "play.yml")]
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    return subprocess.run(cmd, env=ansible_env(ANSIBLE_FORKS="5"), capture_output=True, text=True, cwd=REPO,
+                          timeout=300, check=False)
+
+
+def _migrate_yml():
+    from repo_env import REPO
+
+    return yaml.safe_load(open(os.path.join(REPO, "playbooks", "migrate.yml")))
+
+
+def _states_probe(path):
+    """A play writing every paired host's openclaw_migrate_state to `path`."""
+    return {"name": "Write the states", "hosts": "openclaw_migrate_active", "gather_facts": False, "tasks": [{
+        "ansible.builtin.copy": {"dest": str(path), "content": (
+            "{{ dict(groups['openclaw_migrate_active'] | zip(groups['openclaw_migrate_active']"
+            " | map('extract', hostvars, 'openclaw_migrate_state'))) | to_json }}")},
+        "run_once": True, "delegate_to": "localhost"}]}
+
+
+def _local():
+    from repo_env import PYTHON
+
+    return {"ansible_connection": "local", "ansible_python_interpreter": PYTHON}
+
+
+def test_the_preflight_fails_a_pair_with_a_bad_setting_before_anything_is_installed_or_stopped(tmp_path):
+    plays = _migrate_yml()
+    preflight = plays[1]
+    first = preflight["tasks"][0]
+    # The settings come first; every task that installs or reads something runs only for a host still in the race.
+    assert "migration_settings" in json.dumps(first)
+    gather = next(t for t in preflight["tasks"] if t["name"].startswith("Gather what decides"))
+    assert gather["when"] == "not openclaw_migrate_state.failed"
+    # Two pairs: new1 has typos in expect and cutover_checks, old2 a relative snapshot directory. The gather block
+    # is left out (it would install the deps on old1 and new2); the rest of the preflight runs, then the last play.
+    preflight = dict(preflight, tasks=[t for t in preflight["tasks"] if t is not gather])
+    states = tmp_path / "states.json"
+    out = _migrate_plays(tmp_path, [plays[0], preflight, _states_probe(states), plays[-1]], {
+        "openclaw_old": {"old1": _local(), "old2": dict(_local(), openclaw_migrate_snapshot_dir="relative/snaps")},
+        "openclaw_new": {"new1": dict(_local(), openclaw_migrate_expect={"totl": 1},
+                                      openclaw_migrate_cutover_checks=["checksum"]),
+                         "new2": _local()}})
+    assert out.returncode != 0, out.stdout[-3000:]
+    st = json.loads(states.read_text())
+    bad_new1 = ("settings of new1: openclaw_migrate_cutover_checks has unknown check(s) checksum; choose from "
+                "checksums, structure, content, search, readwrite (fix openclaw_migrate_cutover_checks); "
+                "openclaw_migrate_expect has unknown key(s) totl; allowed: total, by_category, by_agent, by_scope, "
+                "probes, tables, embedding (fix openclaw_migrate_expect)")
+    assert st["new1"]["failed"] and st["new1"]["failed_step"] == "preflight" and st["new1"]["reason"] == bad_new1
+    assert st["old1"]["failed"] and st["old1"]["reason"] == "partner new1 failed preflight: " + bad_new1
+    assert st["old2"]["reason"].startswith("settings of old2: openclaw_migrate_snapshot_dir 'relative/snaps' is not "
+                                           "an absolute path")
+    assert st["new2"]["reason"].startswith("partner old2 failed preflight: settings of old2: "
+                                           "openclaw_migrate_snapshot_dir")
+    assert all("facts" not in s for s in st.values())
+    # The last play fails all four hosts, each naming why.
+    assert out.stdout.split("PLAY RECAP")[-1].count("failed=1") == 4, out.stdout[-3000:]
+    assert "pair old1-to-new1 on new1: failed at preflight: settings of new1: openclaw_migrate_cutover_checks" in \
+        out.stdout
+
+
+def _fake_preflight_passed():
+    """A play on the paired hosts recording a passed preflight (the snapshot method)."""
+    return {"name": "Preflight passed", "hosts": "openclaw_migrate_active", "gather_facts": False, "tasks": [{
+        "ansible.builtin.set_fact": {"openclaw_migrate_state": (
+            "{{ openclaw_migrate_state | combine({'step': 'preflight', 'method': {'method': 'snapshot'}, "
+            "'gateway_was_running': true, 'facts': {'db_path': '/nonexistent'}}) }}")}}]}
+
+
+def _drop(host):
+    """A play that connects to every paired host: `host` (ssh to a closed port) becomes unreachable, the others
+    carry on."""
+    return {"name": "Lose %s" % host, "hosts": "openclaw_migrate_active", "gather_facts": False,
+            "tasks": [{"ansible.builtin.ping": None}]}
+
+
+def test_the_old_gateway_is_not_stopped_for_an_unreachable_new_host(tmp_path):
+    plays = _migrate_yml()
+    cutover = next(p for p in plays if p["name"].startswith("Cutover"))
+    # The cutover play up to (not including) its first task that touches a host: whether each host goes on.
+    cut = cutover["tasks"].index(next(t for t in cutover["tasks"] if t["name"].startswith("Gather the gateway's")))
+    states = tmp_path / "states.json"
+    go = {"name": "Write __mig_go", "hosts": "openclaw_migrate_active", "gather_facts": False, "tasks": [{
+        "ansible.builtin.copy": {"dest": str(tmp_path / "go-{{ inventory_hostname }}"), "content": "{{ __mig_go }}"},
+        "delegate_to": "localhost"}]}
+    gone = {"ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": 1, "ansible_user": "nobody"}
+    out = _migrate_plays(tmp_path, [plays[0], _fake_preflight_passed(), _drop("new1"),
+                                    dict(cutover, tasks=cutover["tasks"][:cut]), go, _states_probe(states),
+                                    plays[-1]],
+                         {"openclaw_old": {"old1": _local()}, "openclaw_new": {"new1": gone}})
+    assert "UNREACHABLE" in out.stdout, out.stdout[-3000:]
+    assert (tmp_path / "go-old1").read_text() == "False"
+    st = json.loads(states.read_text())
+    assert st["old1"]["failed"] and st["old1"]["failed_step"] == "cutover"
+    assert st["old1"]["reason"] == ("partner new1 dropped out of the run after step 'preflight' (unreachable, or a "
+                                    "task failed on it)")
+    assert "pair old1-to-new1 on old1: failed at cutover: partner new1 dropped out" in out.stdout
+    assert "Old gateway never stopped" in out.stdout
+
+
+def test_the_new_host_of_a_pair_whose_old_host_failed_fails_too(tmp_path):
+    plays = _migrate_yml()
+    old_failed = {"name": "The old host fails at its pre-sync snapshot", "hosts": "openclaw_old",
+                  "gather_facts": False, "tasks": [{"ansible.builtin.set_fact": {"openclaw_migrate_state": (
+                      "{{ openclaw_migrate_state | combine({'failed': true, 'failed_step': 'presync snapshot', "
+                      "'reason': 'No space left on device'}) }}")}}]}
+    out = _migrate_plays(tmp_path, [plays[0], _fake_preflight_passed(), old_failed, plays[-1]],
+                         {"openclaw_old": {"old1": _local()}, "openclaw_new": {"new1": _local()}})
+    recap = out.stdout.split("PLAY RECAP")[-1]
+    assert out.returncode != 0 and recap.count("failed=1") == 2, out.stdout[-3000:]
+    assert ("pair old1-to-new1 on new1: partner old1 failed at presync snapshot: No space left on device."
+            in out.stdout), out.stdout[-3000:]
+    assert "pair old1-to-new1: migrated" not in out.stdout
+    # An old host that dropped out (unreachable) before its final snapshot: the new host fails as well.
+    tmp2 = tmp_path / "unreachable"
+    tmp2.mkdir()
+    gone = {"ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": 1, "ansible_user": "nobody"}
+    out = _migrate_plays(tmp2, [plays[0], _fake_preflight_passed(), _drop("old1"), plays[-1]],
+                         {"openclaw_old": {"old1": gone}, "openclaw_new": {"new1": _local()}})
+    assert "UNREACHABLE" in out.stdout and out.returncode != 0, out.stdout[-3000:]
+    assert "pair old1-to-new1 on new1: old host made no final snapshot." in out.stdout, out.stdout[-3000:]
