@@ -250,8 +250,8 @@ def settings_problems(cfg, paths=None):
         problems.append(e.msg)
     transfer = cfg.get("transfer_method", "direct")
     if transfer not in TRANSFER_METHODS:
-        problems.append("openclaw_migrate_transfer_method %s is not one of %s" % (_show(transfer),
-                                                                                 ", ".join(TRANSFER_METHODS)))
+        problems.append("openclaw_migrate_transfer_method %s is not one of %s"
+                        % (_show(transfer), ", ".join(TRANSFER_METHODS)))
     return problems
 
 
@@ -438,8 +438,8 @@ def host_verdict(state, partner_state, check_mode=False):
     if not partner_state:
         return False, "partner %s left no record of this run" % state.get("partner")
     if partner_state.get("failed"):
-        return False, "partner %s failed at %s: %s" % (state.get("partner"), partner_state.get("failed_step", "?"),
-                                                      partner_state.get("reason", "?"))
+        return False, "partner %s failed at %s: %s" % (
+            state.get("partner"), partner_state.get("failed_step", "?"), partner_state.get("reason", "?"))
     if check_mode:
         return True, "the preflight passed"
     old, new = (state, partner_state) if state.get("role") == "old" else (partner_state, state)
