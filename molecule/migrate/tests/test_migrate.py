@@ -8,6 +8,7 @@ simulator writing on the old hosts) before running migrate.yml itself.
 from __future__ import annotations
 
 import json
+import re
 import time
 
 from conftest import DB, EVIDENCE_DIR, GW, REPO, latest_report, recap
@@ -136,7 +137,7 @@ def test_embedding_model_differs_is_blocked_at_preflight(lab, report_dir):
            "'nomic-embed-text'")
     # A dry run (check mode) already says so, and fails: a CI job can run it before the change.
     rc, out = lab.migrate("old1,new1", check=True)
-    assert rc != 0 and msg in out and "pair old1-to-new1 failed at preflight" in out
+    assert rc != 0 and msg in out and re.search(r"pair old1-to-new1 on (old|new)1: failed at preflight", out)
     rc, out = lab.migrate("old1,new1")
     assert rc != 0
     assert msg in out
@@ -264,7 +265,7 @@ def test_new_gateway_failing_to_start_rolls_back(lab, report_dir):
     rc, out = lab.migrate("old1,new1", ocmlab_break_start=["new1"])
     assert rc != 0
     # The restore's own task starts the gateway and undoes its switch when it does not come up.
-    assert "pair old1-to-new1 failed at restore" in out and "original database back in place" in out
+    assert "pair old1-to-new1 on new1: failed at restore" in out and "original database back in place" in out
     assert "The restore was undone: the gateway is stopped again" in out
     assert lab.db_digest("new1") == new_db  # the original is back
     report, _report_file = latest_report(report_dir)
